@@ -1,0 +1,1 @@
+//! Reads Prometheus TSDB blocks (index v2 and chunk segment files).
