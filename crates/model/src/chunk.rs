@@ -39,10 +39,8 @@ impl BitWriter {
             self.free = 8;
         }
         self.free -= 1;
-        if bit {
-            if let Some(last) = self.buf.last_mut() {
-                *last |= 1 << self.free;
-            }
+        if bit && let Some(last) = self.buf.last_mut() {
+            *last |= 1 << self.free;
         }
     }
 

@@ -7,10 +7,12 @@
 //! - [`storage`]: the `Queryable` read interface the query engine consumes.
 
 pub mod chunk;
+pub mod duration;
 pub mod labels;
 pub mod matcher;
 pub mod sample;
 pub mod storage;
+pub mod time;
 
 pub use chunk::{XorAppender, XorChunk, XorIterator};
 pub use labels::{Label, Labels, LabelsBuilder};

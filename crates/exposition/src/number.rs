@@ -1,0 +1,173 @@
+//! Numbers: sample values and timestamps.
+
+/// Parses a float the way both formats spell one: an optional sign, decimal
+/// digits with an optional fraction and exponent, or `Inf`/`Infinity`/`NaN`
+/// in any case (no sign on NaN). This is Go's `strconv.ParseFloat` minus hex
+/// floats and underscores, which Prometheus rejects too. A finite literal
+/// beyond the f64 range is an error, as in Go.
+pub(crate) fn parse_float(s: &[u8]) -> Option<f64> {
+    // Most values are small integers: convert them without the full parser.
+    if !s.is_empty() && s.len() <= 15 && s.iter().all(u8::is_ascii_digit) {
+        let n = s.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        return Some(n as f64);
+    }
+    let (negative, body) = match s.first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if body.first()?.is_ascii_alphabetic() {
+        let inf = if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
+            f64::INFINITY
+        } else if body.eq_ignore_ascii_case(b"nan") && body.len() == s.len() {
+            return Some(f64::NAN);
+        } else {
+            return None;
+        };
+        return Some(if negative { -inf } else { inf });
+    }
+    if !is_decimal(body) {
+        return None;
+    }
+    let v: f64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// `digits [. digits] [(e|E) [sign] digits]` with at least one mantissa digit.
+fn is_decimal(s: &[u8]) -> bool {
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < s.len() && s[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    let mut mantissa = digits(&mut i);
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        mantissa += digits(&mut i);
+    }
+    if mantissa == 0 {
+        return false;
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(s.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == s.len()
+}
+
+/// An OpenMetrics timestamp: float seconds, finite. Returns the seconds (for
+/// ordering checks) and the milliseconds Prometheus derives from them.
+pub(crate) fn parse_om_timestamp(s: &[u8]) -> Option<(f64, i64)> {
+    let secs = parse_float(s)?;
+    secs.is_finite().then(|| (secs, go_int64(secs * 1000.0)))
+}
+
+/// Go's `int64(f)` as compiled for amd64: truncation toward zero, and the
+/// "integer indefinite" `i64::MIN` for NaN and out-of-range values, so that
+/// Argus stores the very timestamps Prometheus would.
+pub(crate) fn go_int64(f: f64) -> i64 {
+    // 2^63 is exactly representable; the range check also rejects NaN.
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+        f as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// A Prometheus text timestamp: integer milliseconds with an optional sign.
+pub(crate) fn parse_ms_timestamp(s: &[u8]) -> Option<i64> {
+    let (negative, digits) = match s.first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    // Accumulate negatively so i64::MIN is representable.
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+    }
+    if negative { Some(n) } else { n.checked_neg() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats() {
+        let ok = |s: &str, want: f64| {
+            let got = parse_float(s.as_bytes());
+            assert_eq!(got.map(f64::to_bits), Some(want.to_bits()), "{s}");
+        };
+        ok("0", 0.0);
+        ok("-0", -0.0);
+        ok("42", 42.0);
+        ok("1.5", 1.5);
+        ok("1.", 1.0);
+        ok(".5", 0.5);
+        ok("+.5", 0.5);
+        ok("1e3", 1000.0);
+        ok("1E+03", 1000.0);
+        ok("2.5e-1", 0.25);
+        ok("0000000000000000000000000000000000000000001.2e-1", 0.12);
+        ok("9223372036854775808", 9_223_372_036_854_775_808.0);
+        ok("123456789012345678", 123_456_789_012_345_678.0);
+        ok("+Inf", f64::INFINITY);
+        ok("-Inf", f64::NEG_INFINITY);
+        ok("Inf", f64::INFINITY);
+        ok("infinity", f64::INFINITY);
+        ok("-INFINITY", f64::NEG_INFINITY);
+        assert!(parse_float(b"NaN").is_some_and(f64::is_nan));
+        assert!(parse_float(b"nan").is_some_and(f64::is_nan));
+        for bad in [
+            "", "+", "-", ".", "e5", "1e", "1e+", "1_2", "0x1", "0x1p-3", "1.1.1", "1z", "+NaN",
+            "-nan", "infin", " 1", "1 ", "1\t", "1e400", "--1", "0b1", "0o1",
+        ] {
+            assert_eq!(parse_float(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn om_timestamps_truncate_like_go() {
+        let ms = |s: &str| parse_om_timestamp(s.as_bytes()).map(|t| t.1);
+        assert_eq!(ms("1.5"), Some(1500));
+        assert_eq!(ms("1520430000.123"), Some(1_520_430_000_123));
+        assert_eq!(ms("0.0009"), Some(0));
+        assert_eq!(ms("-0.0009"), Some(0));
+        assert_eq!(ms("-1.5"), Some(-1500));
+        assert_eq!(ms("1.5e3"), Some(1_500_000));
+        assert_eq!(ms("12345678901234567890.1234567890"), Some(i64::MIN));
+        assert_eq!(ms("NaN"), None);
+        assert_eq!(ms("Inf"), None);
+        assert_eq!(ms("-Inf"), None);
+    }
+
+    #[test]
+    fn ms_timestamps() {
+        assert_eq!(
+            parse_ms_timestamp(b"1395066363000"),
+            Some(1_395_066_363_000)
+        );
+        assert_eq!(parse_ms_timestamp(b"-5"), Some(-5));
+        assert_eq!(parse_ms_timestamp(b"+5"), Some(5));
+        assert_eq!(parse_ms_timestamp(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_ms_timestamp(b"9223372036854775808"), None);
+        for bad in ["", "-", "1.5", "1e3", "x"] {
+            assert_eq!(parse_ms_timestamp(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+}
