@@ -1,1 +1,159 @@
-fn main() {}
+//! The `argus` binary: one subcommand per role. Wiring only; the logic lives
+//! in the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "argus", version, about = "A horizontally scalable, Prometheus-compatible metrics system")]
+struct Cli {
+    /// Only log messages of this level or above: debug, info, warn, error.
+    #[arg(long = "log.level", global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Operator tools.
+    Tools {
+        #[command(subcommand)]
+        tool: Tool,
+    },
+}
+
+#[derive(Subcommand)]
+enum Tool {
+    /// Import data from other formats into blocks.
+    Import {
+        #[command(subcommand)]
+        format: ImportFormat,
+    },
+    /// Look at the blocks in a storage directory or a bucket.
+    Bucket {
+        #[command(subcommand)]
+        cmd: BucketCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportFormat {
+    /// Backfill OpenMetrics text (timestamps in seconds, `# EOF` required)
+    /// into 2h-aligned blocks in DIR, like `promtool tsdb
+    /// create-blocks-from openmetrics`.
+    Openmetrics(ImportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// OpenMetrics input file.
+    file: PathBuf,
+    /// Output directory; `argus server --storage.tsdb.path DIR` serves it.
+    dir: PathBuf,
+    /// Width of the blocks written, a Prometheus duration.
+    #[arg(long = "block-duration", default_value = "2h")]
+    block_duration: String,
+    /// Do not print progress.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum BucketCmd {
+    /// One row per block: ULID, time range, series, samples, chunks, bytes.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// A local storage directory to inspect.
+    #[arg(long = "storage.tsdb.path", conflicts_with = "objstore_config")]
+    storage_path: Option<PathBuf>,
+    /// An object storage config file (Thanos objstore.yml shape).
+    #[arg(long = "objstore.config-file")]
+    objstore_config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Tools { tool } => match tool {
+            Tool::Import {
+                format: ImportFormat::Openmetrics(args),
+            } => import(args),
+            Tool::Bucket {
+                cmd: BucketCmd::Inspect(args),
+            } => inspect(args),
+        },
+    }
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let block = argus_model::duration::parse_duration_ms(&args.block_duration)
+        .with_context(|| format!("--block-duration {:?}", args.block_duration))?;
+    anyhow::ensure!(block > 0, "--block-duration must be positive");
+    let opts = argus_tools::ImportOptions {
+        block_duration_ms: i64::try_from(block).context("--block-duration is too large")?,
+        progress: !args.quiet,
+        ..Default::default()
+    };
+    let s = argus_tools::import_openmetrics(&args.file, &args.dir, &opts)?;
+    let secs = (s.parse_time + s.write_time).as_secs_f64();
+    println!(
+        "imported {} samples of {} series into {} blocks in {:.2}s ({:.0} samples/s)",
+        s.samples,
+        s.series,
+        s.blocks.len(),
+        secs,
+        s.samples as f64 / secs.max(1e-9)
+    );
+    for b in &s.blocks {
+        println!(
+            "  {}  {} .. {}",
+            b.ulid,
+            argus_model::time::format_rfc3339(b.min_time),
+            argus_model::time::format_rfc3339(b.max_time)
+        );
+    }
+    Ok(())
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<()> {
+    let rows = match (args.storage_path, args.objstore_config) {
+        (Some(dir), None) => argus_tools::inspect::local_rows(&dir)
+            .with_context(|| format!("inspecting {}", dir.display()))?,
+        (None, Some(cfg)) => {
+            let config = argus_config::bucket::load_bucket_config(&cfg)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let bucket = argus_block::objstore::Bucket::from_config(&config)?;
+                argus_tools::inspect::bucket_rows(&bucket).await
+            })?
+        }
+        _ => anyhow::bail!("give one of --storage.tsdb.path or --objstore.config-file"),
+    };
+    print!("{}", argus_tools::inspect::render_table(&rows));
+    Ok(())
+}

@@ -1,1 +1,123 @@
+//! Configuration files.
+//!
+//! - [`bucket`]: the Thanos-shaped object storage config (`objstore.yml`).
+//!
+//! `prometheus.yml` and rule files come later.
 
+pub mod bucket;
+
+pub use bucket::{
+    BucketConfig, BucketLookupType, HttpConfig, S3Config, SseConfig, load_bucket_config,
+    parse_bucket_config,
+};
+
+use std::path::PathBuf;
+
+/// An error in a configuration file. Messages name the file (or "bucket
+/// config" for text given directly) and, where known, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Parse {
+        /// The file name, or a description of where the text came from.
+        origin: String,
+        /// 1-based line, when the YAML parser reports one.
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl ConfigError {
+    /// Wraps a `serde_yaml` error, keeping its line and dropping the
+    /// position suffix from its message (the line is reported up front).
+    pub(crate) fn yaml(origin: &str, e: &serde_yaml::Error) -> ConfigError {
+        let mut message = e.to_string();
+        let line = e.location().map(|l| l.line());
+        if let Some(loc) = e.location() {
+            let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = stripped.to_string();
+            }
+        }
+        ConfigError::Parse {
+            origin: origin.to_string(),
+            line,
+            message,
+        }
+    }
+}
+
+/// Parses a duration in Prometheus's format: one or more integer/unit pairs
+/// from `y w d h m s ms` in decreasing order (`1h30m`, `90s`, `500ms`), or `0`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err("empty duration".to_string());
+    }
+    const UNITS: [(&str, u64); 7] = [
+        ("y", 365 * 24 * 3_600_000),
+        ("w", 7 * 24 * 3_600_000),
+        ("d", 24 * 3_600_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let bad = || format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h30m");
+    let mut rest = s;
+    let mut total: u64 = 0;
+    let mut last_unit = usize::MAX;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..letters];
+        rest = &rest[letters..];
+        let idx = UNITS.iter().position(|(u, _)| *u == unit).ok_or_else(bad)?;
+        if last_unit != usize::MAX && idx <= last_unit {
+            return Err(bad());
+        }
+        last_unit = idx;
+        total = n
+            .checked_mul(UNITS[idx].1)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    Ok(Duration::from_millis(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1m500ms"), Ok(Duration::from_millis(60_500)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86_400)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("30m1h").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

@@ -1,1 +1,10 @@
+//! The local time-series database: an in-memory head of recent samples
+//! backed by a write-ahead log, sealed into Parquet blocks as time passes.
 
+pub mod db;
+pub mod head;
+pub mod wal;
+
+pub use db::{Appender, CommitStats, Db, DbOptions, OpenStats, TsdbError};
+pub use head::{AppendError, Head};
+pub use wal::{FsyncPolicy, WalOptions};

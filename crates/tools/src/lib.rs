@@ -1,0 +1,6 @@
+//! Operator tools behind `argus tools`: backfill and bucket inspection.
+
+pub mod import;
+pub mod inspect;
+
+pub use import::{ImportError, ImportOptions, ImportSummary, import_openmetrics};
