@@ -45,8 +45,15 @@ impl BitWriter {
     }
 
     /// Writes the low `n` bits of `v` (1 <= n <= 64).
+    ///
+    /// Like Prometheus 2.x's `bstream.writeByte`, a whole-byte write that
+    /// ends on a byte boundary leaves a fresh empty byte behind; a chunk that
+    /// ends right there keeps it as a trailing zero. promtool 2.42 writes
+    /// chunks this way, so we do too (Prometheus 2.55+ drops the byte; both
+    /// forms decode the same).
     #[inline]
     fn write_bits(&mut self, v: u64, n: u32) {
+        let whole_bytes = n % 8 == 0;
         let mut n = n;
         while n > 0 {
             if self.free == 0 {
@@ -65,6 +72,10 @@ impl BitWriter {
                 *last |= bits << self.free;
             }
             n -= take;
+        }
+        if whole_bytes && self.free == 0 {
+            self.buf.push(0);
+            self.free = 8;
         }
     }
 
@@ -542,6 +553,16 @@ mod tests {
         let got = chunk.decode().expect("decodes");
         assert_eq!(got, samples);
         assert_eq!(encode(&got), bytes);
+    }
+
+    #[test]
+    fn one_sample_chunk_keeps_the_trailing_empty_byte() {
+        // promtool 2.42 writes this 17-byte chunk for (1700005523706, 7.0).
+        let b = encode(&[Sample::new(1_700_005_523_706, 7.0)]);
+        let want = [
+            0x00, 0x01, 0xf4, 0xc3, 0xcd, 0x83, 0xfa, 0x62, 0x40, 0x1c, 0, 0, 0, 0, 0, 0, 0x00,
+        ];
+        assert_eq!(b, want);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The local TSDB: a head with its WAL, sealed Parquet blocks, retention.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -202,6 +203,7 @@ impl Db {
         Appender {
             db: self,
             samples: Vec::new(),
+            pending: HashMap::default(),
         }
     }
 
@@ -399,6 +401,28 @@ pub struct CommitStats {
 pub struct Appender<'a> {
     db: &'a Db,
     samples: Vec<(Arc<MemSeries>, i64, f64)>,
+    /// Newest timestamp per series in this batch, to keep it in order.
+    pending: HashMap<u64, i64, BuildHasherDefault<IdHasher>>,
+}
+
+/// Hashes series ids (small sequential integers) with one multiply.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Appender<'_> {
@@ -406,13 +430,16 @@ impl Appender<'_> {
     /// leave the appender usable; the sample is just not added.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
         let (series, _) = self.db.head.get_or_create(labels);
-        if let Some((_, lt, _)) = self.samples.iter().rev().find(|x| x.0.id == series.id) {
-            if t <= *lt {
-                return Err(AppendError::OutOfOrder { t, last: *lt });
+        match self.pending.get(&series.id) {
+            Some(&last) if t <= last => return Err(AppendError::OutOfOrder { t, last }),
+            Some(_) => {}
+            None => {
+                if !self.db.head.check(&series, t, v)? {
+                    return Ok(());
+                }
             }
-        } else if !self.db.head.check(&series, t, v)? {
-            return Ok(());
         }
+        self.pending.insert(series.id, t);
         self.samples.push((series, t, v));
         Ok(())
     }
@@ -577,6 +604,21 @@ mod tests {
         db.compact().expect("compact");
         let blocks = db.blocks();
         assert!(blocks.iter().all(|b| b.min_time >= 20_000), "{blocks:?}");
+    }
+
+    #[test]
+    fn batch_keeps_each_series_in_order() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(d.path(), opts(10_000)).expect("open");
+        let mut app = db.appender();
+        app.append(&series(0), 10, 1.0).expect("first");
+        app.append(&series(1), 5, 1.0).expect("other series");
+        assert_eq!(
+            app.append(&series(0), 10, 2.0),
+            Err(AppendError::OutOfOrder { t: 10, last: 10 })
+        );
+        app.append(&series(0), 11, 2.0).expect("later");
+        assert_eq!(app.commit().expect("commit").stored, 3);
     }
 
     #[test]

@@ -217,10 +217,11 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
         let e = e?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(i) = name.parse() {
-                out.push(i);
-            }
+        if name.len() == 8
+            && name.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(i) = name.parse()
+        {
+            out.push(i);
         }
     }
     out.sort_unstable();

@@ -59,7 +59,7 @@ fn main() {
         writeln!(out, "ack {t}").expect("stdout");
         out.flush().expect("flush");
         commits += 1;
-        if commits % 50 == 0 {
+        if commits.is_multiple_of(50) {
             db.compact().expect("compact");
         }
         t += STEP;
