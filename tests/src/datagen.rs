@@ -51,7 +51,9 @@ impl Rng {
     }
 }
 
-const BUCKETS: [&str; 9] = ["0.005", "0.01", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5"];
+const BUCKETS: [&str; 9] = [
+    "0.005", "0.01", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5",
+];
 
 /// The OpenMetrics text and, per series, the samples it holds, sorted by
 /// labels. Timestamps are whole seconds with a millisecond jitter on some
@@ -75,23 +77,25 @@ pub fn generate(spec: &GenSpec) -> (String, Vec<(Labels, Vec<Sample>)>) {
             (text, ms)
         })
         .collect();
-    let mut emit = |out: &mut String, name: &str, labels: &[(&str, String)], ts: &(String, i64), v: f64| {
-        out.push_str(name);
-        out.push('{');
-        for (i, (k, val)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+    let mut emit =
+        |out: &mut String, name: &str, labels: &[(&str, String)], ts: &(String, i64), v: f64| {
+            out.push_str(name);
+            out.push('{');
+            for (i, (k, val)) in labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{k}=\"{val}\"");
             }
-            let _ = write!(out, "{k}=\"{val}\"");
-        }
-        let _ = writeln!(out, "}} {} {}", fmt_value(v), ts.0);
-        let mut pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        pairs.push(("__name__", name));
-        expected
-            .entry(Labels::from_pairs(&pairs))
-            .or_default()
-            .push(Sample::new(ts.1, v));
-    };
+            let _ = writeln!(out, "}} {} {}", fmt_value(v), ts.0);
+            let mut pairs: Vec<(&str, &str)> =
+                labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            pairs.push(("__name__", name));
+            expected
+                .entry(Labels::from_pairs(&pairs))
+                .or_default()
+                .push(Sample::new(ts.1, v));
+        };
 
     out.push_str("# HELP http_requests Requests served.\n# TYPE http_requests counter\n");
     for c in 0..spec.counters {
@@ -134,7 +138,9 @@ pub fn generate(spec: &GenSpec) -> (String, Vec<(Labels, Vec<Sample>)>) {
             emit(&mut out, "node_temperature_celsius", &labels, ts, v);
         }
     }
-    out.push_str("# HELP rpc_duration_seconds RPC latency.\n# TYPE rpc_duration_seconds histogram\n");
+    out.push_str(
+        "# HELP rpc_duration_seconds RPC latency.\n# TYPE rpc_duration_seconds histogram\n",
+    );
     for h in 0..spec.histograms {
         let base = [
             ("service", format!("svc-{h}")),
@@ -156,7 +162,13 @@ pub fn generate(spec: &GenSpec) -> (String, Vec<(Labels, Vec<Sample>)>) {
                 l.push(("le", le.to_string()));
                 emit(&mut out, "rpc_duration_seconds_bucket", &l, ts, cum as f64);
             }
-            emit(&mut out, "rpc_duration_seconds_count", &base, ts, cum as f64);
+            emit(
+                &mut out,
+                "rpc_duration_seconds_count",
+                &base,
+                ts,
+                cum as f64,
+            );
             sum = (sum * 1000.0).round() / 1000.0;
             emit(&mut out, "rpc_duration_seconds_sum", &base, ts, sum);
         }

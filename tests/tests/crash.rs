@@ -60,7 +60,10 @@ fn sigkill_loses_no_acknowledged_sample() {
         child.wait().expect("wait");
         reader.join().expect("reader thread");
         let last = acked.load(Ordering::SeqCst);
-        assert!(last != i64::MIN, "the writer acknowledged nothing in round {kills}");
+        assert!(
+            last != i64::MIN,
+            "the writer acknowledged nothing in round {kills}"
+        );
         acked_total = acked_total.max(last);
         kills += 1;
 
@@ -82,7 +85,10 @@ fn sigkill_loses_no_acknowledged_sample() {
                 .unwrap_or_else(|e| panic!("corrupt chunk after kill {kills}: {e}"));
             let mut want_t = 0;
             for x in &samples {
-                assert_eq!(x.t, want_t, "series {i}: gap or duplicate after kill {kills}");
+                assert_eq!(
+                    x.t, want_t,
+                    "series {i}: gap or duplicate after kill {kills}"
+                );
                 assert_eq!(x.v, crash_value(i, x.t), "series {i} value at {}", x.t);
                 want_t += 1000;
             }
@@ -98,5 +104,8 @@ fn sigkill_loses_no_acknowledged_sample() {
             db.head().num_series()
         );
     }
-    assert!(kills >= 20, "only {kills} kill rounds fit in the time bound");
+    assert!(
+        kills >= 20,
+        "only {kills} kill rounds fit in the time bound"
+    );
 }

@@ -63,16 +63,31 @@ fn six_hours_import_and_read_back_exactly() {
     assert_eq!(stats_samples as usize, want);
 
     // A narrower read returns exactly the samples in range.
-    let (mint, maxt) = (spec.start_s * 1000 + 3_600_000, spec.start_s * 1000 + 9_000_000);
+    let (mint, maxt) = (
+        spec.start_s * 1000 + 3_600_000,
+        spec.start_s * 1000 + 9_000_000,
+    );
     let part = db
-        .select(&[argus_model::Matcher::equal("__name__", "http_requests_total")], mint, maxt)
+        .select(
+            &[argus_model::Matcher::equal(
+                "__name__",
+                "http_requests_total",
+            )],
+            mint,
+            maxt,
+        )
         .expect("select range");
     assert_eq!(part.len(), spec.counters);
     for s in &part {
         let want: Vec<_> = expected
             .iter()
             .find(|(l, _)| *l == s.labels)
-            .map(|(_, v)| v.iter().filter(|x| x.t >= mint && x.t <= maxt).copied().collect())
+            .map(|(_, v)| {
+                v.iter()
+                    .filter(|x| x.t >= mint && x.t <= maxt)
+                    .copied()
+                    .collect()
+            })
             .unwrap_or_default();
         assert_eq!(s.decode(mint, maxt).expect("decode"), want);
     }
@@ -105,7 +120,11 @@ fn six_hours_import_and_read_back_exactly() {
         let mut parts = line.split_whitespace();
         let rows: u64 = parts.next().and_then(|x| x.parse().ok()).expect("rows");
         let chunk_rows: u64 = parts.next().and_then(|x| x.parse().ok()).expect("rows");
-        assert_eq!(rows, b.stats.num_series, "series.parquet rows of {}", b.ulid);
+        assert_eq!(
+            rows, b.stats.num_series,
+            "series.parquet rows of {}",
+            b.ulid
+        );
         assert_eq!(chunk_rows, rows, "chunks.parquet rows of {}", b.ulid);
         let cols = parts.next().unwrap_or_default();
         assert!(cols.starts_with("__name__"), "{cols}");

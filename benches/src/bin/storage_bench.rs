@@ -50,7 +50,9 @@ fn xor_codec(rows: &mut Vec<(String, String)>) {
         for _ in 0..n_chunks {
             let mut a = XorAppender::with_capacity(192);
             for _ in 0..120 {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 t += 15_000 + ((state >> 60) as i64 - 8);
                 v += ((state >> 40) % 100) as f64;
                 a.append(t, v);
@@ -222,7 +224,11 @@ fn import_and_size(series: usize, rows: &mut Vec<(String, String)>) {
             .stdout(Stdio::null())
             .status()
     });
-    assert!(st.is_ok_and(|s| s.success()), "argus import failed ({})", argus.display());
+    assert!(
+        st.is_ok_and(|s| s.success()),
+        "argus import failed ({})",
+        argus.display()
+    );
     rows.push((
         "argus import, samples/s (wall, whole process)".into(),
         format!("{:.0}", samples as f64 / took.as_secs_f64()),
@@ -256,7 +262,10 @@ fn import_and_size(series: usize, rows: &mut Vec<(String, String)>) {
             format!("{:.3}", argus_bps / pb),
         ));
     } else {
-        rows.push(("promtool".into(), "SKIPPED: promtool missing or failed".into()));
+        rows.push((
+            "promtool".into(),
+            "SKIPPED: promtool missing or failed".into(),
+        ));
     }
 
     match victoria_bytes(&expected, work.path()) {
@@ -266,7 +275,10 @@ fn import_and_size(series: usize, rows: &mut Vec<(String, String)>) {
                 "victoria-metrics ingest, samples/s (HTTP import)".into(),
                 format!("{rate:.0}"),
             ));
-            rows.push(("victoria-metrics data, bytes/sample".into(), format!("{vb:.3}")));
+            rows.push((
+                "victoria-metrics data, bytes/sample".into(),
+                format!("{vb:.3}"),
+            ));
             rows.push((
                 "ratio argus/victoria-metrics bytes".into(),
                 format!("{:.3}", argus_bps / vb),

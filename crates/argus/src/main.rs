@@ -8,7 +8,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "argus", version, about = "A horizontally scalable, Prometheus-compatible metrics system")]
+#[command(
+    name = "argus",
+    version,
+    about = "A horizontally scalable, Prometheus-compatible metrics system"
+)]
 struct Cli {
     /// Only log messages of this level or above: debug, info, warn, error.
     #[arg(long = "log.level", global = true, default_value = "info")]

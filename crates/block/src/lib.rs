@@ -19,6 +19,8 @@ pub mod meta;
 pub mod objstore;
 pub mod prometheus;
 pub mod reader;
+#[cfg(any(test, feature = "s3-test-server"))]
+pub mod s3_test_server;
 pub mod writer;
 
 #[cfg(test)]

@@ -914,40 +914,11 @@ mod tests {
         run_suite(bucket).await;
     }
 
-    /// An S3 protocol server (s3s-fs) on a loopback port, for as long as the
-    /// returned task runs.
     async fn start_s3(
         root: &Path,
         bucket: &str,
     ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-        use hyper_util::rt::{TokioExecutor, TokioIo};
-        use hyper_util::server::conn::auto::Builder as ConnBuilder;
-
-        std::fs::create_dir_all(root.join(bucket)).expect("bucket dir");
-        let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs");
-        let mut b = s3s::service::S3ServiceBuilder::new(fs);
-        b.set_auth(s3s::auth::SimpleAuth::from_single(
-            "argus-test",
-            "argus-secret",
-        ));
-        let service = b.build();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let service = service.clone();
-                tokio::spawn(async move {
-                    let conn = ConnBuilder::new(TokioExecutor::new());
-                    let _ = conn.serve_connection(TokioIo::new(socket), service).await;
-                });
-            }
-        });
-        (addr, task)
+        crate::s3_test_server::start(root, bucket, "argus-test", "argus-secret").await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,7 +53,7 @@ impl BitWriter {
     /// forms decode the same).
     #[inline]
     fn write_bits(&mut self, v: u64, n: u32) {
-        let whole_bytes = n % 8 == 0;
+        let whole_bytes = n.is_multiple_of(8);
         let mut n = n;
         while n > 0 {
             if self.free == 0 {
@@ -614,7 +614,9 @@ mod tests {
 
     #[test]
     fn truncated_chunk_is_an_error() {
-        let s: Vec<Sample> = (0..50).map(|i| Sample::new(i * 1000, i as f64 * 1.5)).collect();
+        let s: Vec<Sample> = (0..50)
+            .map(|i| Sample::new(i * 1000, i as f64 * 1.5))
+            .collect();
         let b = encode(&s);
         let cut = &b[..b.len() - 5];
         let err = XorChunk::new(cut).and_then(|c| c.decode()).err();

@@ -220,14 +220,23 @@ mod tests {
 
     #[test]
     fn chained_samples_respect_bounds() {
-        let s = series("a", vec![chunk(&[(1, 1.0), (2, 2.0)]), chunk(&[(3, 3.0), (4, 4.0)])]);
+        let s = series(
+            "a",
+            vec![chunk(&[(1, 1.0), (2, 2.0)]), chunk(&[(3, 3.0), (4, 4.0)])],
+        );
         let got: Vec<i64> = s.samples(2, 3).map(|s| s.t).collect();
         assert_eq!(got, vec![2, 3]);
     }
 
     #[test]
     fn overlapping_chunks_merge_without_duplicates() {
-        let s = series("a", vec![chunk(&[(1, 1.0), (3, 3.0)]), chunk(&[(2, 2.0), (3, 9.0), (5, 5.0)])]);
+        let s = series(
+            "a",
+            vec![
+                chunk(&[(1, 1.0), (3, 3.0)]),
+                chunk(&[(2, 2.0), (3, 9.0), (5, 5.0)]),
+            ],
+        );
         let got: Vec<(i64, f64)> = s.samples(0, 10).map(|s| (s.t, s.v)).collect();
         assert_eq!(got, vec![(1, 1.0), (2, 2.0), (3, 3.0), (5, 5.0)]);
     }

@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            format_rfc3339(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
         assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(format_rfc3339(-1000), "1969-12-31T23:59:59Z");
     }

@@ -112,7 +112,11 @@ pub fn import_openmetrics(
     let samples = series
         .iter()
         .flat_map(|s| s.chunks.iter())
-        .map(|(_, c)| c.bytes.get(..2).map_or(0, |h| u64::from(u16::from_be_bytes([h[0], h[1]]))))
+        .map(|(_, c)| {
+            c.bytes
+                .get(..2)
+                .map_or(0, |h| u64::from(u16::from_be_bytes([h[0], h[1]])))
+        })
         .sum();
     let started = Instant::now();
     let blocks = write_blocks(series.as_slice(), out_dir, opts)?;
@@ -203,7 +207,7 @@ fn parse(data: &[u8], path: &Path, opts: &ImportOptions) -> Result<Vec<SeriesBuf
             app.append(t, s.value);
         }
         count += 1;
-        if count % 65_536 == 0 {
+        if count.is_multiple_of(65_536) {
             progress.update(s_offset(data, s.series), count);
         }
     }
@@ -279,7 +283,9 @@ fn write_staged(
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&block) = block_ids.get(i) else { break };
+                    let Some(&block) = block_ids.get(i) else {
+                        break;
+                    };
                     let r = write_one(series, block, range, staging, opts);
                     let failed = r.is_err();
                     results.lock().push(r);

@@ -57,7 +57,15 @@ pub async fn bucket_rows(
 /// Renders rows as an aligned text table.
 pub fn render_table(rows: &[BlockRow]) -> String {
     let header = [
-        "ULID", "FROM", "UNTIL", "SERIES", "SAMPLES", "CHUNKS", "BYTES", "RESOLUTION", "LEVEL",
+        "ULID",
+        "FROM",
+        "UNTIL",
+        "SERIES",
+        "SAMPLES",
+        "CHUNKS",
+        "BYTES",
+        "RESOLUTION",
+        "LEVEL",
         "SOURCE",
     ];
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];

@@ -1,8 +1,8 @@
 //! The local TSDB: a head with its WAL, sealed Parquet blocks, retention.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
 use std::fs::{self, File};
+use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use argus_block::meta::BlockMeta;
 use argus_block::reader::BlockReader;
 use argus_block::writer::{BlockSeries, NewBlock, write_block};
-use argus_model::storage::{
-    SeriesSet, StorageError, merge_series_sets, merge_sorted_strings,
-};
+use argus_model::storage::{SeriesSet, StorageError, merge_series_sets, merge_sorted_strings};
 use argus_model::{Labels, Matcher, Queryable};
 use parking_lot::{Mutex, RwLock};
 
@@ -104,7 +102,9 @@ impl Db {
         argus_block::reader::cleanup_partial(dir)?;
         let mut blocks = Vec::new();
         for meta in argus_block::reader::list_local_blocks(dir)? {
-            blocks.push(Arc::new(BlockReader::open(&dir.join(meta.ulid.to_string()))?));
+            blocks.push(Arc::new(BlockReader::open(
+                &dir.join(meta.ulid.to_string()),
+            )?));
         }
         let head = Head::new(opts.block_duration_ms);
         if let Some(max) = blocks.iter().map(|b| b.meta().max_time).max() {
@@ -208,7 +208,11 @@ impl Db {
     }
 
     pub fn blocks(&self) -> Vec<BlockMeta> {
-        self.blocks.read().iter().map(|b| b.meta().clone()).collect()
+        self.blocks
+            .read()
+            .iter()
+            .map(|b| b.meta().clone())
+            .collect()
     }
 
     /// Seals every head range that is ready into a block, truncates the head
@@ -282,7 +286,9 @@ impl Db {
             let aliases = self.aliases.read().clone();
             let keep = |id: u64| {
                 self.head.contains_id(id)
-                    || aliases.get(&id).is_some_and(|real| self.head.contains_id(*real))
+                    || aliases
+                        .get(&id)
+                        .is_some_and(|real| self.head.contains_id(*real))
             };
             let cp = self
                 .wal

@@ -101,7 +101,10 @@ impl SeriesData {
                 o.app.shrink();
                 self.closed.push(o.to_chunk());
             }
-            let end = t.div_euclid(chunk_range).saturating_add(1).saturating_mul(chunk_range);
+            let end = t
+                .div_euclid(chunk_range)
+                .saturating_add(1)
+                .saturating_mul(chunk_range);
             self.open = Some(OpenChunk {
                 app: XorAppender::with_capacity(64),
                 min_t: t,
@@ -141,7 +144,10 @@ impl SeriesData {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.closed.iter().map(|c| c.bytes.len() + 48).sum::<usize>()
+        self.closed
+            .iter()
+            .map(|c| c.bytes.len() + 48)
+            .sum::<usize>()
             + self.closed.capacity() * std::mem::size_of::<ChunkData>()
             + self.open.as_ref().map_or(0, |o| o.app.heap_bytes() + 64)
     }
@@ -345,7 +351,10 @@ impl Head {
             list.push(s.clone());
             s
         };
-        self.shard_of_id(id).write().by_id.insert(id, series.clone());
+        self.shard_of_id(id)
+            .write()
+            .by_id
+            .insert(id, series.clone());
         self.postings.write().add(id, labels);
         self.num_series.fetch_add(1, Ordering::Relaxed);
         if fresh {
@@ -498,7 +507,12 @@ impl Head {
         let mut names: Vec<String> = self
             .matching(matchers)
             .iter()
-            .flat_map(|s| s.labels.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
+            .flat_map(|s| {
+                s.labels
+                    .iter()
+                    .map(|l| l.name.to_string())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         names.sort_unstable();
         names.dedup();

@@ -267,8 +267,8 @@ fn read_segment(
             bad = Some("torn record header");
             break;
         }
-        let len = u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
-            as usize;
+        let len =
+            u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
         let crc = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]);
         if len == 0 || len > MAX_RECORD || data.len() - pos - 8 < len {
             bad = Some(if len == 0 || len > MAX_RECORD {
@@ -370,10 +370,7 @@ pub struct Wal {
 
 fn open_segment(dir: &Path, index: u64) -> io::Result<Segment> {
     let path = dir.join(segment_name(index));
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?;
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
     let size = file.metadata()?.len();
     sync_dir(dir)?;
     Ok(Segment {
@@ -515,8 +512,11 @@ impl Wal {
             body.clear();
             match rec {
                 Record::Series(s) => {
-                    let kept: Vec<(u64, &Labels)> =
-                        s.iter().filter(|(r, _)| keep(*r)).map(|(r, l)| (*r, l)).collect();
+                    let kept: Vec<(u64, &Labels)> = s
+                        .iter()
+                        .filter(|(r, _)| keep(*r))
+                        .map(|(r, l)| (*r, l))
+                        .collect();
                     stats.series += kept.len() as u64;
                     if kept.is_empty() {
                         return;
@@ -555,7 +555,12 @@ impl Wal {
             .filter(|s| *s <= upto && old_cp.as_ref().is_none_or(|(c, _)| s > c))
             .collect();
         for seg in &segs {
-            read_segment(&self.dir.join(segment_name(*seg)), false, &mut rs, &mut emit)?;
+            read_segment(
+                &self.dir.join(segment_name(*seg)),
+                false,
+                &mut rs,
+                &mut emit,
+            )?;
         }
         if let Some(e) = werr {
             return Err(e);
