@@ -16,6 +16,7 @@
 //! restored on read: it is the only absolute number in a chunk and costs
 //! 6 bytes for present-day timestamps, against the ~3 of the window offset.
 
+use argus_model::varint::{get_uvarint, get_varint, put_uvarint, put_varint};
 use std::sync::Arc;
 
 use argus_model::storage::ChunkData;
@@ -161,39 +162,6 @@ impl<'a> CellIter<'a> {
             stripped,
         })
     }
-}
-
-pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        out.push((x as u8) | 0x80);
-        x >>= 7;
-    }
-    out.push(x as u8);
-}
-
-fn put_varint(out: &mut Vec<u8>, x: i64) {
-    put_uvarint(out, ((x << 1) ^ (x >> 63)) as u64);
-}
-
-pub(crate) fn get_uvarint(data: &[u8]) -> Option<(u64, usize)> {
-    let mut x = 0u64;
-    for (i, b) in data.iter().enumerate().take(10) {
-        let b = u64::from(*b);
-        if i == 9 && b > 1 {
-            return None;
-        }
-        x |= (b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Some((x, i + 1));
-        }
-    }
-    None
-}
-
-fn get_varint(data: &[u8]) -> Option<(i64, usize)> {
-    let (ux, n) = get_uvarint(data)?;
-    let x = ((ux >> 1) as i64) ^ -((ux & 1) as i64);
-    Some((x, n))
 }
 
 #[cfg(test)]

@@ -798,19 +798,8 @@ impl Segments {
 mod tests {
     use super::*;
     use argus_model::chunk::ENCODING_XOR;
+    use argus_model::varint::{put_uvarint, put_varint};
     use argus_model::{Sample, XorAppender, XorChunk};
-
-    fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
-        while x >= 0x80 {
-            buf.push((x as u8) | 0x80);
-            x >>= 7;
-        }
-        buf.push(x as u8);
-    }
-
-    fn put_varint(buf: &mut Vec<u8>, x: i64) {
-        put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
-    }
 
     fn put_str(buf: &mut Vec<u8>, s: &str) {
         put_uvarint(buf, s.len() as u64);

@@ -285,7 +285,7 @@ impl BlockReader {
             };
             let next = match acc {
                 None => list,
-                Some(a) => intersect(&a, &list),
+                Some(a) => argus_model::storage::intersect_sorted(&a, &list),
             };
             if next.is_empty() {
                 return next;
@@ -438,23 +438,6 @@ impl BlockReader {
             })
             .collect())
     }
-}
-
-fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len().min(b.len()));
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
 }
 
 type Postings = BTreeMap<String, BTreeMap<String, Vec<u32>>>;

@@ -13,6 +13,7 @@ pub mod matcher;
 pub mod sample;
 pub mod storage;
 pub mod time;
+pub mod varint;
 
 pub use chunk::{XorAppender, XorChunk, XorIterator};
 pub use labels::{Label, Labels, LabelsBuilder};

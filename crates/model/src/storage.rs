@@ -189,6 +189,24 @@ pub fn merge_series_sets(sets: Vec<SeriesSet>) -> SeriesSet {
     out
 }
 
+/// The elements common to two ascending lists.
+pub fn intersect_sorted<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Merges sorted string lists into one sorted list without duplicates.
 pub fn merge_sorted_strings(lists: Vec<Vec<String>>) -> Vec<String> {
     let mut all: Vec<String> = lists.into_iter().flatten().collect();

@@ -237,7 +237,7 @@ impl Postings {
             };
             result = Some(match result {
                 None => list,
-                Some(prev) => intersect(&prev, &list),
+                Some(prev) => argus_model::storage::intersect_sorted(&prev, &list),
             });
             if result.as_ref().is_some_and(Vec::is_empty) {
                 break;
@@ -245,23 +245,6 @@ impl Postings {
         }
         result
     }
-}
-
-fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
 }
 
 /// Counters the head keeps about itself.

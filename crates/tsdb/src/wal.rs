@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use argus_model::Labels;
+use argus_model::varint::{get_uvarint, get_varint, put_uvarint, put_varint};
 use parking_lot::{Condvar, Mutex};
 
 const HEADER_LEN: usize = 9;
@@ -90,18 +91,6 @@ pub struct ReplayStats {
     pub dropped_bytes: u64,
 }
 
-fn put_uvarint(buf: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        buf.push((x as u8) | 0x80);
-        x >>= 7;
-    }
-    buf.push(x as u8);
-}
-
-fn put_varint(buf: &mut Vec<u8>, x: i64) {
-    put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
-}
-
 struct Decoder<'a> {
     b: &'a [u8],
     pos: usize,
@@ -109,25 +98,15 @@ struct Decoder<'a> {
 
 impl Decoder<'_> {
     fn uvarint(&mut self) -> Option<u64> {
-        let mut x = 0u64;
-        let mut shift = 0;
-        loop {
-            let byte = *self.b.get(self.pos)?;
-            self.pos += 1;
-            if shift > 63 {
-                return None;
-            }
-            x |= u64::from(byte & 0x7f) << shift;
-            if byte < 0x80 {
-                return Some(x);
-            }
-            shift += 7;
-        }
+        let (x, n) = get_uvarint(self.b.get(self.pos..)?)?;
+        self.pos += n;
+        Some(x)
     }
 
     fn varint(&mut self) -> Option<i64> {
-        let u = self.uvarint()?;
-        Some(((u >> 1) as i64) ^ -((u & 1) as i64))
+        let (x, n) = get_varint(self.b.get(self.pos..)?)?;
+        self.pos += n;
+        Some(x)
     }
 
     fn bytes(&mut self, n: usize) -> Option<&[u8]> {
