@@ -19,8 +19,9 @@ pub fn crash_series(i: usize) -> argus_model::Labels {
     ])
 }
 
-/// The `argus` binary built alongside the tests (`cargo test --workspace`
-/// builds it into the same target directory).
+/// The `argus` binary built alongside the tests: `cargo test --workspace`
+/// builds it into the same target directory because the `argus` package has
+/// integration tests of its own (`crates/argus/tests`).
 pub fn argus_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test> → target/<profile>/argus
