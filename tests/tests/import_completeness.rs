@@ -3,12 +3,22 @@
 //! every sample reads back exactly through the `Queryable` interface, and the
 //! Parquet files open with pyarrow.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use argus_model::Queryable;
 use argus_tests::datagen::{GenSpec, generate};
 use argus_tests::{argus_bin, require_tool};
 use argus_tsdb::{Db, DbOptions};
+
+fn import(file: &Path, out: &Path) -> Output {
+    Command::new(argus_bin())
+        .args(["tools", "import", "openmetrics"])
+        .arg(file)
+        .arg(out)
+        .output()
+        .expect("run argus")
+}
 
 #[test]
 fn six_hours_import_and_read_back_exactly() {
@@ -20,12 +30,7 @@ fn six_hours_import_and_read_back_exactly() {
     std::fs::write(&file, &text).expect("write input");
     let out = work.path().join("blocks");
 
-    let run = Command::new(argus_bin())
-        .args(["tools", "import", "openmetrics"])
-        .arg(&file)
-        .arg(&out)
-        .output()
-        .expect("run argus");
+    let run = import(&file, &out);
     assert!(
         run.status.success(),
         "import failed: {}",
@@ -142,12 +147,7 @@ fn malformed_input_names_the_line_and_writes_nothing() {
     .expect("write");
     let out = work.path().join("blocks");
     std::fs::create_dir_all(&out).expect("mkdir");
-    let run = Command::new(argus_bin())
-        .args(["tools", "import", "openmetrics"])
-        .arg(&file)
-        .arg(&out)
-        .output()
-        .expect("run argus");
+    let run = import(&file, &out);
     assert!(!run.status.success());
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains(":4:") || err.contains("line 4"), "{err}");
@@ -156,12 +156,7 @@ fn malformed_input_names_the_line_and_writes_nothing() {
 
     // Missing # EOF is refused too.
     std::fs::write(&file, "# TYPE a gauge\na 1 1700000000\n").expect("write");
-    let run = Command::new(argus_bin())
-        .args(["tools", "import", "openmetrics"])
-        .arg(&file)
-        .arg(&out)
-        .output()
-        .expect("run argus");
+    let run = import(&file, &out);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("EOF"));
     assert_eq!(std::fs::read_dir(&out).expect("ls").count(), 0);

@@ -616,10 +616,9 @@ fn classify(name: &str) -> Entry {
     }
 }
 
-/// Metas of the complete blocks in `dir`, sorted by `min_time` (then ULID).
-/// Directories that are not named by a ULID, temporary directories and
-/// directories without `meta.json` are skipped. A missing `dir` has none.
-pub fn list_local_blocks(dir: &Path) -> Result<Vec<BlockMeta>, BlockError> {
+/// The subdirectories of `dir` with what their names say they are; a
+/// missing `dir` has none.
+fn subdirs(dir: &Path) -> Result<Vec<(PathBuf, Entry)>, BlockError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -629,13 +628,20 @@ pub fn list_local_blocks(dir: &Path) -> Result<Vec<BlockMeta>, BlockError> {
     for entry in rd {
         let entry = entry.map_err(|e| BlockError::io(dir, e))?;
         let path = entry.path();
-        if !path.is_dir() {
-            continue;
+        if path.is_dir() {
+            out.push((path, classify(&entry.file_name().to_string_lossy())));
         }
-        let name = entry.file_name();
-        let Entry::Block(id) = classify(&name.to_string_lossy()) else {
-            continue;
-        };
+    }
+    Ok(out)
+}
+
+/// Metas of the complete blocks in `dir`, sorted by `min_time` (then ULID).
+/// Directories that are not named by a ULID, temporary directories and
+/// directories without `meta.json` are skipped. A missing `dir` has none.
+pub fn list_local_blocks(dir: &Path) -> Result<Vec<BlockMeta>, BlockError> {
+    let mut out = Vec::new();
+    for (path, kind) in subdirs(dir)? {
+        let Entry::Block(id) = kind else { continue };
         if !path.join(META_FILE).exists() {
             continue;
         }
@@ -653,19 +659,9 @@ pub fn list_local_blocks(dir: &Path) -> Result<Vec<BlockMeta>, BlockError> {
 /// directories and `<ULID>` directories without `meta.json`. Returns the
 /// removed paths. Entries not named by a ULID are never touched.
 pub fn cleanup_partial(dir: &Path) -> Result<Vec<PathBuf>, BlockError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(BlockError::io(dir, e)),
-    };
     let mut removed = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(|e| BlockError::io(dir, e))?;
-        let path = entry.path();
-        if !path.is_dir() {
-            continue;
-        }
-        let remove = match classify(&entry.file_name().to_string_lossy()) {
+    for (path, kind) in subdirs(dir)? {
+        let remove = match kind {
             Entry::Temporary => true,
             Entry::Block(_) => !path.join(META_FILE).exists(),
             Entry::Other => false,
