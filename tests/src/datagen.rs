@@ -87,7 +87,7 @@ pub fn generate(spec: &GenSpec) -> (String, Vec<(Labels, Vec<Sample>)>) {
                 }
                 let _ = write!(out, "{k}=\"{val}\"");
             }
-            let _ = writeln!(out, "}} {} {}", fmt_value(v), ts.0);
+            let _ = writeln!(out, "}} {} {}", format_value(v), ts.0);
             let mut pairs: Vec<(&str, &str)> =
                 labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
             pairs.push(("__name__", name));
@@ -177,8 +177,9 @@ pub fn generate(spec: &GenSpec) -> (String, Vec<(Labels, Vec<Sample>)>) {
     (out, expected.into_iter().collect())
 }
 
-/// Shortest text that parses back to the same float.
-fn fmt_value(v: f64) -> String {
+/// Exposition text of a float: `NaN`, `+Inf`, `-Inf`, else the shortest
+/// text that reads back to the same bits (`1e300`, `-0.0`).
+pub fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_string()
     } else if v == f64::INFINITY {
@@ -205,7 +206,7 @@ pub fn to_prometheus_text(expected: &[(Labels, Vec<Sample>)]) -> String {
         series.push_str(&rest.join(","));
         series.push('}');
         for s in samples {
-            let _ = writeln!(out, "{series} {} {}", fmt_value(s.v), s.t);
+            let _ = writeln!(out, "{series} {} {}", format_value(s.v), s.t);
         }
     }
     out

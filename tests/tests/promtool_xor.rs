@@ -18,6 +18,7 @@ use std::process::Command;
 use argus_block::prometheus::{PromSeries, read_block};
 use argus_model::chunk::ENCODING_XOR;
 use argus_model::{Labels, Sample, XorAppender, XorChunk};
+use argus_tests::datagen::format_value;
 
 /// The NaN Go's `strconv.ParseFloat("NaN")` returns (`math.NaN()`), which is
 /// what promtool stores for a `NaN` in the text.
@@ -93,19 +94,6 @@ impl WrittenSeries {
         }
         self.text.push((ts, vs));
         self.samples.push(Sample::new(t, parsed));
-    }
-}
-
-fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        // Shortest text that reads back to the same bits ("1e300", "-0.0").
-        format!("{v:?}")
     }
 }
 

@@ -144,6 +144,11 @@ fn read_column_all<T: parquet::data_type::DataType>(
 }
 
 impl BlockReader {
+    /// Whether the block's `[min_time, max_time)` meets `[mint, maxt]`.
+    pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.meta.max_time > mint && self.meta.min_time <= maxt
+    }
+
     /// Opens the block in `dir`: reads `meta.json`, loads `series.parquet`
     /// and the time columns of `chunks.parquet`.
     pub fn open(dir: &Path) -> Result<BlockReader, BlockError> {
@@ -297,7 +302,7 @@ impl BlockReader {
 
     /// Rows matching every matcher with data in `[mint, maxt]`, ascending.
     fn matching_rows(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
-        if self.meta.max_time <= mint || self.meta.min_time > maxt {
+        if !self.overlaps(mint, maxt) {
             return Vec::new();
         }
         self.candidates(matchers)
@@ -551,7 +556,7 @@ impl Queryable for BlockReader {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        if self.meta.max_time <= mint || self.meta.min_time > maxt {
+        if !self.overlaps(mint, maxt) {
             return Ok(Vec::new());
         }
         if matchers.is_empty() {
@@ -575,7 +580,7 @@ impl Queryable for BlockReader {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        if self.meta.max_time <= mint || self.meta.min_time > maxt {
+        if !self.overlaps(mint, maxt) {
             return Ok(Vec::new());
         }
         let Some(values) = self.postings.get(name) else {

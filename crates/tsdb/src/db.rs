@@ -344,7 +344,7 @@ impl Db {
         self.blocks
             .read()
             .iter()
-            .filter(|b| b.meta().min_time <= maxt && b.meta().max_time > mint)
+            .filter(|b| b.overlaps(mint, maxt))
             .cloned()
             .collect()
     }
