@@ -1,0 +1,18 @@
+//! PromQL evaluation over the [`Queryable`](argus_model::storage::Queryable)
+//! read interface. Parsing is done by the `promql-parser` crate; this crate
+//! plans and evaluates the parsed expression, step-vectorised: every
+//! selected series is decoded once per query and walked across all steps.
+//!
+//! No networking lives here: the HTTP API and the test runner call
+//! [`Engine::instant`] and [`Engine::range`].
+
+mod annotations;
+mod engine;
+mod error;
+pub mod functions;
+mod value;
+
+pub use annotations::Annotations;
+pub use engine::{Engine, EngineOptions, QueryContext, parse_selector};
+pub use error::QueryError;
+pub use value::{MatrixSeries, QueryOutput, Value, VectorSample};
