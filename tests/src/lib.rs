@@ -3,6 +3,8 @@
 //! crash test writes.
 
 pub mod datagen;
+pub mod differential;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 

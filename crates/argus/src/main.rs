@@ -23,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Everything in one process: TSDB, PromQL and the Prometheus HTTP API
+    /// (a drop-in for `prometheus`).
+    Server(argus_server::ServerArgs),
     /// Operator tools.
     Tools {
         #[command(subcommand)]
@@ -42,6 +45,19 @@ enum Tool {
         #[command(subcommand)]
         cmd: BucketCmd,
     },
+    /// Run PromQL test scripts (the upstream promqltest format) against
+    /// the engine; exits non-zero when a case fails.
+    Promqltest(PromqltestArgs),
+}
+
+#[derive(Args)]
+struct PromqltestArgs {
+    /// Test script files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// List every failed and skipped case with its reason.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +118,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Server(args) => server(args, cli.log_level),
         Command::Tools { tool } => match tool {
             Tool::Import {
                 format: ImportFormat::Openmetrics(args),
@@ -109,8 +126,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Tool::Bucket {
                 cmd: BucketCmd::Inspect(args),
             } => inspect(args),
+            Tool::Promqltest(args) => promqltest(args),
         },
     }
+}
+
+fn promqltest(args: PromqltestArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let (_, failed) = argus_tools::promqltest::run_cli(&args.files, args.verbose, &mut out)?;
+    if failed > 0 {
+        anyhow::bail!("{failed} promqltest cases failed");
+    }
+    Ok(())
+}
+
+fn server(args: argus_server::ServerArgs, log_level: String) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("argus-server")
+        .build()?;
+    let config = argus_server::ServerConfig { args, log_level };
+    let result = rt.block_on(argus_server::run(config, argus_server::shutdown_signal()));
+    // Queries still running past the drain were cancelled; do not wait on
+    // them forever.
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    Ok(result?)
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<()> {

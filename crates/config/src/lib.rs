@@ -1,10 +1,13 @@
 //! Configuration files.
 //!
 //! - [`bucket`]: the Thanos-shaped object storage config (`objstore.yml`).
+//! - [`prometheus`]: `prometheus.yml` (the `global` section typed, the
+//!   other sections kept raw for now).
 //!
-//! `prometheus.yml` and rule files come later.
+//! Rule files come later.
 
 pub mod bucket;
+pub mod prometheus;
 
 pub use bucket::{
     BucketConfig, BucketLookupType, HttpConfig, S3Config, SseConfig, load_bucket_config,

@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod duration;
 pub mod labels;
 pub mod matcher;
+pub mod memstore;
 pub mod sample;
 pub mod storage;
 pub mod time;

@@ -7,8 +7,15 @@ use std::time::Instant;
 use argus_model::matcher::Matcher;
 use argus_model::storage::Queryable;
 
+use argus_model::labels::Labels;
+use argus_model::sample::Sample;
+use promql_parser::parser::Expr;
+use promql_parser::parser::value::ValueType;
+
 use crate::error::QueryError;
-use crate::value::QueryOutput;
+use crate::eval::{Evaluator, Val};
+use crate::series::{Grid, Series, is_present};
+use crate::value::{MatrixSeries, QueryOutput, Value, VectorSample};
 
 /// Engine settings, named after Prometheus's flags.
 #[derive(Debug, Clone)]
@@ -86,8 +93,44 @@ impl Engine {
         t: i64,
         ctx: &QueryContext,
     ) -> Result<QueryOutput, QueryError> {
-        let _ = (storage, query, t, ctx);
-        Err(QueryError::Execution("not implemented".into()))
+        let expr = parse(query)?;
+        let grid = Grid {
+            start: t,
+            end: t,
+            step: 1,
+        };
+        let mut ev = Evaluator::new(query, storage, &self.opts, ctx, t, t);
+        let val = ev.eval(&expr, &grid)?;
+        let value = match val {
+            Val::Scalar(v) => Value::Scalar {
+                t,
+                v: v.first().copied().unwrap_or(f64::NAN),
+            },
+            Val::String(s) => Value::String { t, s },
+            Val::Vector(series) => {
+                let series = self.cleanup(&mut ev, series)?;
+                Value::Vector(
+                    series
+                        .into_iter()
+                        .filter(|s| is_present(s.values[0]))
+                        .map(|s| VectorSample {
+                            labels: s.labels,
+                            t,
+                            v: s.values[0],
+                        })
+                        .collect(),
+                )
+            }
+            Val::Matrix(mut m) => {
+                m.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(m)
+            }
+        };
+        Ok(QueryOutput {
+            value,
+            annotations: ev.annotations,
+            samples_loaded: ev.samples_loaded,
+        })
     }
 
     /// Evaluates `query` at every step from `start` to `end` inclusive (ms).
@@ -101,14 +144,119 @@ impl Engine {
         step: i64,
         ctx: &QueryContext,
     ) -> Result<QueryOutput, QueryError> {
-        let _ = (storage, query, start, end, step, ctx);
-        Err(QueryError::Execution("not implemented".into()))
+        if step <= 0 {
+            return Err(QueryError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end < start {
+            return Err(QueryError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        let expr = parse(query)?;
+        match expr.value_type() {
+            ValueType::Scalar | ValueType::Vector => {}
+            other => {
+                return Err(QueryError::BadData(format!(
+                    "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                    type_name(other)
+                )));
+            }
+        }
+        let grid = Grid { start, end, step };
+        let mut ev = Evaluator::new(query, storage, &self.opts, ctx, start, end);
+        if end > start {
+            ev.query_step = step;
+        }
+        let series = match ev.eval(&expr, &grid)? {
+            Val::Scalar(v) => vec![Series {
+                labels: Labels::empty(),
+                drop_name: false,
+                values: v,
+            }],
+            Val::Vector(series) => self.cleanup(&mut ev, series)?,
+            _ => {
+                return Err(QueryError::BadData(
+                    "range queries need a scalar or instant vector expression".into(),
+                ));
+            }
+        };
+        let mut matrix: Vec<MatrixSeries> = series
+            .into_iter()
+            .filter_map(|s| {
+                let samples: Vec<Sample> = s
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| is_present(**v))
+                    .map(|(i, v)| Sample::new(grid.time(i), *v))
+                    .collect();
+                (!samples.is_empty()).then_some(MatrixSeries {
+                    labels: s.labels,
+                    samples,
+                })
+            })
+            .collect();
+        matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
+        ctx.check("expression evaluation")?;
+        Ok(QueryOutput {
+            value: Value::Matrix(matrix),
+            annotations: ev.annotations,
+            samples_loaded: ev.samples_loaded,
+        })
     }
+
+    /// Delayed name removal: drop `__name__` where marked, then merge
+    /// series that became equal.
+    fn cleanup(
+        &self,
+        ev: &mut Evaluator<'_>,
+        mut series: Vec<Series>,
+    ) -> Result<Vec<Series>, QueryError> {
+        if !self.opts.delayed_name_removal {
+            return Ok(series);
+        }
+        for s in &mut series {
+            if s.drop_name {
+                s.labels = crate::series::drop_metric_labels(&s.labels);
+                s.drop_name = false;
+            }
+        }
+        ev.merge_same_labels(series)
+    }
+}
+
+fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Vector => "instant vector",
+        ValueType::Scalar => "scalar",
+        ValueType::Matrix => "range vector",
+        ValueType::String => "string",
+    }
+}
+
+/// Parses PromQL, reporting errors in Prometheus's words.
+pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {
+    promql_parser::parser::parse(query)
+        .map_err(|e| QueryError::BadData(crate::parse_error::describe(query, &e)))
 }
 
 /// Parses a series selector such as `up{job="x"}` (the `match[]` parameter
 /// of the series and label APIs) into storage matchers.
 pub fn parse_selector(selector: &str) -> Result<Vec<Matcher>, QueryError> {
-    let _ = selector;
-    Err(QueryError::BadData("not implemented".into()))
+    match parse(selector)? {
+        Expr::VectorSelector(vs) => {
+            let mut sets = crate::eval::selector_matchers(&vs)?;
+            if sets.len() != 1 {
+                return Err(QueryError::BadData(
+                    "\"or\" is not supported in series selectors".into(),
+                ));
+            }
+            Ok(sets.remove(0))
+        }
+        _ => Err(QueryError::BadData(format!(
+            "1:1: parse error: expected vector selector, got {selector:?}"
+        ))),
+    }
 }

@@ -1,15 +1,23 @@
 //! PromQL evaluation over the [`Queryable`](argus_model::storage::Queryable)
 //! read interface. Parsing is done by the `promql-parser` crate; this crate
-//! plans and evaluates the parsed expression, step-vectorised: every
-//! selected series is decoded once per query and walked across all steps.
+//! evaluates the parsed expression step-vectorised: every selected series
+//! is decoded once per query and walked across all steps.
 //!
 //! No networking lives here: the HTTP API and the test runner call
 //! [`Engine::instant`] and [`Engine::range`].
 
+mod aggregate;
 mod annotations;
+mod binary;
+mod calls;
 mod engine;
 mod error;
+mod eval;
+pub mod format;
 pub mod functions;
+mod parse_error;
+mod position;
+mod series;
 mod value;
 
 pub use annotations::Annotations;

@@ -2,5 +2,6 @@
 
 pub mod import;
 pub mod inspect;
+pub mod promqltest;
 
 pub use import::{ImportError, ImportOptions, ImportSummary, import_openmetrics};

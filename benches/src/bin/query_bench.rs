@@ -1,0 +1,545 @@
+//! Query benchmark: the same data in Argus, Prometheus 2.42 and
+//! VictoriaMetrics 1.79, the same PromQL through each HTTP API, a markdown
+//! table of median latencies and the Argus/Prometheus ratio.
+//!
+//! Data (default 40 instances): `bench_requests_total` counters (instances ×
+//! 100 handlers), a `bench_inflight` gauge with the same label sets (one-to-one
+//! join), a classic histogram `bench_latency_seconds` (instances × 5
+//! handlers × 11 buckets, plus `_sum`/`_count`) and an info-like
+//! `bench_instance_info` (group_left) — 10,640 series × 6h at 15s, 15.3M
+//! samples. Samples sit at `15s·k + 7s` so no sample is on a window boundary
+//! of the whole-minute query times (Prometheus 2.x closed vs 3.x left-open
+//! ranges), which lets the `same` column compare Argus's answers with
+//! Prometheus's (tolerance 1e-9).
+//!
+//! Each query runs as an instant query at the end of the data and as a 6h
+//! range query at 60s steps: one warm-up, then the median wall time of
+//! `BENCH_RUNS` (default 5) requests, body read in full. Systems run one at a
+//! time (no background load from the others). Prometheus gets
+//! `--storage.tsdb.max-block-duration=2h` so that no compaction of the
+//! backfilled blocks runs during the measurements (Argus serves the same 2h
+//! blocks). VictoriaMetrics runs with `-search.disableCache` and
+//! `-search.latencyOffset=0s`; its `rate` does not extrapolate, so its
+//! numbers are comparable work, not the same values.
+//!
+//! Environment: `BENCH_INSTANCES` (default 40), `BENCH_RUNS` (default 5).
+//! Run: `benches/run-query.sh`. Every wait is bounded; servers listen on
+//! 127.0.0.1 only and are killed on exit.
+
+use std::fmt::Write as _;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use argus_tests::differential::{
+    MINIMAL_CONFIG, Server, argus_command, compare, free_port, http_get, http_post,
+    prometheus_command, run_backfill, urlencode,
+};
+use serde_json::Value;
+
+/// 2h-aligned start of the data.
+const START: i64 = 1_700_006_400;
+const HOURS: i64 = 6;
+const END: i64 = START + HOURS * 3600;
+const STEP: i64 = 15;
+/// Offset of every sample within its 15s slot.
+const PHASE: i64 = 7;
+const HANDLERS: usize = 100;
+const HIST_HANDLERS: usize = 5;
+const LE: [&str; 11] = [
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "+Inf",
+];
+const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// Where generated samples go: OpenMetrics (seconds) or Prometheus text
+/// with millisecond timestamps (VictoriaMetrics' import).
+trait Sink {
+    fn family(&mut self, name: &str, kind: &str);
+    fn sample(&mut self, series: &str, v: f64, t_s: i64);
+}
+
+struct OmSink<W: Write>(W);
+
+impl<W: Write> Sink for OmSink<W> {
+    fn family(&mut self, name: &str, kind: &str) {
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+    fn sample(&mut self, series: &str, v: f64, t_s: i64) {
+        let _ = writeln!(self.0, "{series} {v} {t_s}");
+    }
+}
+
+/// Buffers Prometheus text and posts it to VictoriaMetrics in slices.
+struct VmSink {
+    port: u16,
+    buf: String,
+    error: Option<String>,
+}
+
+impl VmSink {
+    fn flush(&mut self) {
+        if self.buf.is_empty() || self.error.is_some() {
+            self.buf.clear();
+            return;
+        }
+        match http_post(
+            self.port,
+            "/api/v1/import/prometheus",
+            "text/plain",
+            self.buf.as_bytes(),
+            QUERY_TIMEOUT,
+        ) {
+            Ok(r) if r.status / 100 == 2 => {}
+            Ok(r) => self.error = Some(format!("import answered {}: {}", r.status, r.body)),
+            Err(e) => self.error = Some(format!("import: {e}")),
+        }
+        self.buf.clear();
+    }
+}
+
+impl Sink for VmSink {
+    fn family(&mut self, _: &str, _: &str) {}
+    fn sample(&mut self, series: &str, v: f64, t_s: i64) {
+        let _ = writeln!(self.buf, "{series} {v} {}", t_s * 1000);
+        if self.buf.len() > 16 << 20 {
+            self.flush();
+        }
+    }
+}
+
+fn instance(i: usize) -> String {
+    format!("host-{i:02}")
+}
+
+/// Writes the whole data set into `sink`; returns (series, samples).
+fn generate(sink: &mut dyn Sink, instances: usize) -> (usize, usize) {
+    let steps = HOURS * 3600 / STEP;
+    let times = || (0..steps).map(|k| START + k * STEP + PHASE);
+    let mut series = 0;
+
+    sink.family("bench_requests", "counter");
+    for i in 0..instances {
+        for h in 0..HANDLERS {
+            let name = format!(
+                "bench_requests_total{{job=\"bench\",instance=\"{}\",handler=\"/api/h{h:03}\"}}",
+                instance(i)
+            );
+            let mut rng = Rng::new((i * HANDLERS + h) as u64 + 1);
+            // Starts well above one step's increase (see the differential
+            // test's note on extrapolation to zero).
+            let mut v = 100.0 + rng.below(10_000) as f64;
+            // Fractional increments (exact in binary) make ties in topk
+            // improbable.
+            let rate = 64 * (1 + rng.below(60));
+            for t in times() {
+                v += rng.below(rate) as f64 / 64.0;
+                sink.sample(&name, v, t);
+            }
+            series += 1;
+        }
+    }
+    sink.family("bench_inflight", "gauge");
+    for i in 0..instances {
+        for h in 0..HANDLERS {
+            let name = format!(
+                "bench_inflight{{job=\"bench\",instance=\"{}\",handler=\"/api/h{h:03}\"}}",
+                instance(i)
+            );
+            let mut rng = Rng::new((i * HANDLERS + h) as u64 + 1_000_003);
+            for t in times() {
+                sink.sample(&name, rng.below(50) as f64, t);
+            }
+            series += 1;
+        }
+    }
+    sink.family("bench_latency_seconds", "histogram");
+    const MIDS: [f64; 11] = [0.004, 0.008, 0.02, 0.04, 0.08, 0.2, 0.4, 0.8, 2.0, 4.0, 8.0];
+    for i in 0..instances {
+        for h in 0..HIST_HANDLERS {
+            let base = format!(
+                "job=\"bench\",instance=\"{}\",handler=\"/api/h{h:03}\"",
+                instance(i)
+            );
+            let names: Vec<String> = LE
+                .iter()
+                .map(|le| format!("bench_latency_seconds_bucket{{{base},le=\"{le}\"}}"))
+                .collect();
+            let count_name = format!("bench_latency_seconds_count{{{base}}}");
+            let sum_name = format!("bench_latency_seconds_sum{{{base}}}");
+            let mut rng = Rng::new((i * HIST_HANDLERS + h) as u64 + 2_000_003);
+            let mut counts = [0u64; 11];
+            for c in &mut counts {
+                *c = 100 + rng.below(1000);
+            }
+            let mut sum = 10_000.0;
+            for t in times() {
+                for _ in 0..rng.below(50) {
+                    let b = (rng.below(7) + rng.below(5)) as usize;
+                    counts[b.min(10)] += 1;
+                    sum += MIDS[b.min(10)];
+                }
+                let mut cum = 0;
+                for (b, n) in names.iter().enumerate() {
+                    cum += counts[b];
+                    sink.sample(n, cum as f64, t);
+                }
+                sink.sample(&count_name, cum as f64, t);
+                sink.sample(&sum_name, (sum * 1000.0f64).round() / 1000.0, t);
+            }
+            series += LE.len() + 2;
+        }
+    }
+    sink.family("bench_instance_info", "gauge");
+    for i in 0..instances {
+        let name = format!(
+            "bench_instance_info{{instance=\"{}\",version=\"v{}\",region=\"r{}\"}}",
+            instance(i),
+            i % 4,
+            i % 3
+        );
+        for t in times() {
+            sink.sample(&name, 1.0, t);
+        }
+        series += 1;
+    }
+    (series, series * steps as usize)
+}
+
+fn queries() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("sum", "sum(rate(bench_requests_total[5m]))"),
+        (
+            "sum by",
+            "sum by (instance) (rate(bench_requests_total[5m]))",
+        ),
+        ("topk", "topk(5, rate(bench_requests_total[5m]))"),
+        (
+            "histogram_quantile",
+            "histogram_quantile(0.9, sum by (le) (rate(bench_latency_seconds_bucket[5m])))",
+        ),
+        (
+            "join 1:1",
+            "sum by (instance) (rate(bench_requests_total[5m]) * bench_inflight)",
+        ),
+        (
+            "group_left",
+            "sum by (version) (rate(bench_requests_total[5m]) * on(instance) group_left(version) bench_instance_info)",
+        ),
+        ("count", "count(bench_requests_total)"),
+        ("selector", "bench_inflight"),
+    ]
+}
+
+/// `(label, path)` of every measured request.
+fn requests() -> Vec<(String, &'static str, String)> {
+    let mut out = Vec::new();
+    for (_, q) in queries() {
+        let e = urlencode(q);
+        out.push((
+            q.to_string(),
+            "instant",
+            format!("/api/v1/query?query={e}&time={END}"),
+        ));
+        out.push((
+            q.to_string(),
+            "range 6h/60s",
+            format!(
+                "/api/v1/query_range?query={e}&start={}&end={END}&step=60",
+                END - HOURS * 3600
+            ),
+        ));
+    }
+    out
+}
+
+/// Median milliseconds of `runs` requests after one warm-up, and the last
+/// body; or the error (HTTP status and message).
+fn measure(port: u16, path: &str, runs: usize) -> Result<(f64, String), String> {
+    let once = || -> Result<(Duration, String), String> {
+        let start = Instant::now();
+        let r = http_get(port, path, QUERY_TIMEOUT)?;
+        let took = start.elapsed();
+        if r.status != 200 {
+            let msg = serde_json::from_str::<Value>(&r.body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| r.body.chars().take(120).collect());
+            return Err(format!("HTTP {}: {msg}", r.status));
+        }
+        Ok((took, r.body))
+    };
+    once()?;
+    let mut times = Vec::with_capacity(runs);
+    let mut body = String::new();
+    for _ in 0..runs {
+        let (t, b) = once()?;
+        times.push(t.as_secs_f64() * 1000.0);
+        body = b;
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], body))
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .expect("exe dir")
+}
+
+type Column = Vec<Result<(f64, String), String>>;
+
+fn run_all(port: u16, runs: usize) -> Column {
+    requests()
+        .iter()
+        .map(|(_, _, path)| measure(port, path, runs))
+        .collect()
+}
+
+fn err_column(e: &str) -> Column {
+    requests().iter().map(|_| Err(e.to_string())).collect()
+}
+
+fn short(e: &str) -> String {
+    let e = e.replace('|', "/");
+    let mut s: String = e.chars().take(60).collect();
+    if e.chars().count() > 60 {
+        s.push('…');
+    }
+    format!("ERR {s}")
+}
+
+fn main() {
+    let instances: usize = std::env::var("BENCH_INSTANCES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    let config = w.join("prometheus.yml");
+    std::fs::write(&config, MINIMAL_CONFIG).expect("write config");
+    let file = w.join("data.om.txt");
+    let (series, samples) = {
+        let f = std::fs::File::create(&file).expect("create data file");
+        let mut sink = OmSink(BufWriter::with_capacity(1 << 20, f));
+        let r = generate(&mut sink, instances);
+        let _ = writeln!(sink.0, "# EOF");
+        sink.0.flush().expect("write data file");
+        r
+    };
+    eprintln!("data: {series} series, {samples} samples");
+    let mut notes = Vec::new();
+
+    // Prometheus 2.42.
+    let prom_dir = w.join("prom");
+    let mut c = Command::new("promtool");
+    c.args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(&prom_dir);
+    let prom_col = match run_backfill(c, "promtool backfill") {
+        Ok(took) => {
+            notes.push(format!("promtool backfill: {:.1}s", took.as_secs_f64()));
+            let port = free_port();
+            let mut cmd = prometheus_command(&prom_dir, &config, port);
+            cmd.arg("--storage.tsdb.max-block-duration=2h");
+            match Server::spawn("prometheus", cmd, port, &w.join("prom.log")).and_then(|mut s| {
+                s.wait_ready("/-/ready", Duration::from_secs(120))?;
+                Ok(s)
+            }) {
+                Ok(s) => {
+                    eprintln!("measuring prometheus");
+                    let col = run_all(s.port, runs);
+                    drop(s);
+                    col
+                }
+                Err(e) => err_column(&e),
+            }
+        }
+        Err(e) => err_column(&e),
+    };
+
+    // Argus.
+    let argus = bin_dir().join("argus");
+    let argus_dir = w.join("argus");
+    let mut c = Command::new(&argus);
+    c.args(["tools", "import", "openmetrics", "--quiet"])
+        .arg(&file)
+        .arg(&argus_dir);
+    let argus_col = match run_backfill(c, "argus import") {
+        Ok(took) => {
+            notes.push(format!("argus import: {:.1}s", took.as_secs_f64()));
+            let port = free_port();
+            let cmd = argus_command(&argus, &argus_dir, &config, port);
+            match Server::spawn("argus", cmd, port, &w.join("argus.log")).and_then(|mut s| {
+                s.wait_ready("/-/ready", Duration::from_secs(120))?;
+                Ok(s)
+            }) {
+                Ok(s) => {
+                    eprintln!("measuring argus");
+                    let col = run_all(s.port, runs);
+                    drop(s);
+                    col
+                }
+                Err(e) => err_column(&e),
+            }
+        }
+        Err(e) => err_column(&e),
+    };
+    let _ = std::fs::remove_file(&file);
+
+    // VictoriaMetrics 1.79.
+    let vm_col = match victoria(w, instances, runs, series) {
+        Ok((col, took)) => {
+            notes.push(format!("victoria-metrics import (HTTP): {:.1}s", took));
+            col
+        }
+        Err(e) => {
+            notes.push(format!("victoria-metrics: {e}"));
+            err_column(&e)
+        }
+    };
+
+    // The table.
+    let mut ratios = Vec::new();
+    println!();
+    println!(
+        "{series} series × {HOURS}h at {STEP}s = {samples} samples; median of {runs} runs after 1 warm-up; {}",
+        notes.join("; ")
+    );
+    println!();
+    println!("| query | kind | argus ms | prometheus ms | ratio | vm ms | same as prometheus |");
+    println!("|---|---|---:|---:|---:|---:|---|");
+    for (i, (q, kind, _)) in requests().iter().enumerate() {
+        let cell = |c: &Column| match &c[i] {
+            Ok((ms, _)) => format!("{ms:.1}"),
+            Err(e) => short(e),
+        };
+        let (ratio, same) = match (&argus_col[i], &prom_col[i]) {
+            (Ok((a, ab)), Ok((p, pb))) => {
+                let r = a / p;
+                ratios.push(r);
+                let same = match (
+                    serde_json::from_str::<Value>(ab),
+                    serde_json::from_str::<Value>(pb),
+                ) {
+                    (Ok(av), Ok(pv)) => {
+                        let d = compare(&pv, &av, false);
+                        if d.is_empty() {
+                            "yes".to_string()
+                        } else {
+                            format!("NO: {}", short(&d[0]).trim_start_matches("ERR "))
+                        }
+                    }
+                    _ => "unparsable".to_string(),
+                };
+                (format!("{r:.2}"), same)
+            }
+            _ => ("-".to_string(), "-".to_string()),
+        };
+        println!(
+            "| `{q}` | {kind} | {} | {} | {ratio} | {} | {same} |",
+            cell(&argus_col),
+            cell(&prom_col),
+            cell(&vm_col)
+        );
+    }
+    println!();
+    if ratios.is_empty() {
+        println!("no argus/prometheus ratio (argus answered no query)");
+    } else {
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "argus/prometheus: median ratio {:.2}, max {:.2} over {} queries (target: max <= 1.0, median <= 0.5)",
+            ratios[ratios.len() / 2],
+            ratios[ratios.len() - 1],
+            ratios.len()
+        );
+    }
+}
+
+/// Starts VictoriaMetrics, imports the data over HTTP, waits until it is
+/// searchable, measures, stops it. Returns the column and the import time.
+fn victoria(
+    w: &Path,
+    instances: usize,
+    runs: usize,
+    series: usize,
+) -> Result<(Column, f64), String> {
+    if Command::new("victoria-metrics")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        return Err("not installed (apt-get install victoria-metrics)".into());
+    }
+    let port = free_port();
+    let mut cmd = Command::new("victoria-metrics");
+    cmd.arg(format!("-storageDataPath={}", w.join("vm").display()))
+        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+        .arg("-retentionPeriod=100y")
+        .arg("-search.disableCache")
+        .arg("-search.latencyOffset=0s");
+    let mut s = Server::spawn("victoria-metrics", cmd, port, &w.join("vm.log"))?;
+    s.wait_ready("/health", Duration::from_secs(30))?;
+    let start = Instant::now();
+    let mut sink = VmSink {
+        port,
+        buf: String::with_capacity(17 << 20),
+        error: None,
+    };
+    generate(&mut sink, instances);
+    sink.flush();
+    if let Some(e) = sink.error {
+        return Err(e);
+    }
+    let _ = http_get(port, "/internal/force_flush", Duration::from_secs(60));
+    let took = start.elapsed().as_secs_f64();
+    // Searchable once every series is visible at the end of the data.
+    let probe = format!(
+        "/api/v1/query?query={}&time={END}",
+        urlencode("count({__name__=~\"bench_.*\"})")
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n = http_get(port, &probe, Duration::from_secs(30))
+            .ok()
+            .and_then(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .and_then(|v| {
+                v.pointer("/data/result/0/value/1")
+                    .and_then(Value::as_str)
+                    .and_then(|x| x.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0);
+        if n as usize >= series {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {n} of {series} series searchable after 120s"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("measuring victoria-metrics");
+    let col = run_all(port, runs);
+    drop(s);
+    Ok((col, took))
+}

@@ -1,0 +1,271 @@
+//! An in-memory [`Queryable`] for tests and tools (the promqltest runner).
+//!
+//! Samples are kept per series in time order (the last write for a
+//! timestamp wins) and encoded into XOR chunks of at most
+//! [`MAX_SAMPLES_PER_CHUNK`] samples when selected, so the engine reads
+//! exactly the representation real storage hands it. Staleness markers are
+//! ordinary values here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::chunk::XorAppender;
+use crate::labels::Labels;
+use crate::matcher::{Matcher, matches_all};
+use crate::storage::{ChunkData, Queryable, SeriesSet, StorageError, StorageSeries};
+
+/// Samples per encoded chunk, as Prometheus's head cuts them.
+pub const MAX_SAMPLES_PER_CHUNK: usize = 120;
+
+#[derive(Debug, Default, Clone)]
+pub struct MemStorage {
+    series: BTreeMap<Labels, BTreeMap<i64, f64>>,
+}
+
+impl MemStorage {
+    pub fn new() -> MemStorage {
+        MemStorage::default()
+    }
+
+    /// Adds a sample; any order is accepted, and a second write for the
+    /// same series and timestamp replaces the first.
+    pub fn append(&mut self, labels: Labels, t: i64, v: f64) {
+        self.series.entry(labels).or_default().insert(t, v);
+    }
+
+    /// Drops all data.
+    pub fn clear(&mut self) {
+        self.series.clear();
+    }
+
+    /// Number of series held.
+    pub fn num_series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Number of samples held over all series.
+    pub fn num_samples(&self) -> usize {
+        self.series.values().map(BTreeMap::len).sum()
+    }
+
+    /// Series matching every matcher with at least one sample in `[mint, maxt]`.
+    fn matching<'a>(
+        &'a self,
+        matchers: &'a [Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> impl Iterator<Item = (&'a Labels, &'a BTreeMap<i64, f64>)> + 'a {
+        self.series.iter().filter(move |(l, samples)| {
+            mint <= maxt && matches_all(matchers, l) && samples.range(mint..=maxt).next().is_some()
+        })
+    }
+}
+
+fn encode_chunks(samples: &BTreeMap<i64, f64>, mint: i64, maxt: i64) -> Vec<ChunkData> {
+    let mut chunks = Vec::new();
+    let mut app = XorAppender::new();
+    let mut min_t = 0;
+    let flush = |app: &mut XorAppender, min_t: i64, chunks: &mut Vec<ChunkData>| {
+        if app.num_samples() > 0 {
+            let done = std::mem::take(app);
+            let max_t = done.last_t();
+            chunks.push(ChunkData {
+                min_t,
+                max_t,
+                bytes: Arc::from(done.into_bytes()),
+            });
+        }
+    };
+    for (&t, &v) in samples.range(mint..=maxt) {
+        if app.num_samples() >= MAX_SAMPLES_PER_CHUNK {
+            flush(&mut app, min_t, &mut chunks);
+        }
+        if app.num_samples() == 0 {
+            min_t = t;
+        }
+        app.append(t, v);
+    }
+    flush(&mut app, min_t, &mut chunks);
+    chunks
+}
+
+impl Queryable for MemStorage {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<SeriesSet, StorageError> {
+        Ok(self
+            .matching(matchers, mint, maxt)
+            .map(|(labels, samples)| StorageSeries {
+                labels: labels.clone(),
+                chunks: encode_chunks(samples, mint, maxt),
+            })
+            .collect())
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut names = BTreeSet::new();
+        for (labels, _) in self.matching(matchers, mint, maxt) {
+            for l in labels {
+                if !names.contains(l.name) {
+                    names.insert(l.name.to_string());
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values = BTreeSet::new();
+        for (labels, _) in self.matching(matchers, mint, maxt) {
+            if let Some(v) = labels.get(name)
+                && !values.contains(v)
+            {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::XorChunk;
+    use crate::matcher::MatchType;
+    use crate::sample::{is_stale_nan, stale_nan};
+
+    fn l(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs)
+    }
+
+    fn all(s: &StorageSeries) -> Vec<(i64, f64)> {
+        s.decode(i64::MIN, i64::MAX)
+            .expect("chunks decode")
+            .into_iter()
+            .map(|s| (s.t, s.v))
+            .collect()
+    }
+
+    #[test]
+    fn samples_are_sorted_and_last_write_wins() {
+        let mut m = MemStorage::new();
+        let a = l(&[("__name__", "a")]);
+        m.append(a.clone(), 30, 3.0);
+        m.append(a.clone(), 10, 1.0);
+        m.append(a.clone(), 20, 2.0);
+        m.append(a.clone(), 20, 9.0);
+        let got = m.select(&[], 0, 100).expect("select");
+        assert_eq!(got.len(), 1);
+        assert_eq!(all(&got[0]), vec![(10, 1.0), (20, 9.0), (30, 3.0)]);
+        assert_eq!(m.num_samples(), 3);
+    }
+
+    #[test]
+    fn series_sorted_by_labels_and_filtered_by_matchers() {
+        let mut m = MemStorage::new();
+        m.append(l(&[("__name__", "b"), ("job", "x")]), 0, 1.0);
+        m.append(l(&[("__name__", "a"), ("job", "y")]), 0, 1.0);
+        m.append(l(&[("__name__", "a"), ("job", "x")]), 0, 1.0);
+        let got = m.select(&[], 0, 0).expect("select");
+        let names: Vec<String> = got.iter().map(|s| s.labels.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![r#"a{job="x"}"#, r#"a{job="y"}"#, r#"b{job="x"}"#]
+        );
+        let re = Matcher::new(MatchType::Regex, "job", "x|z").expect("regex");
+        let got = m.select(&[re], 0, 0).expect("select");
+        assert_eq!(got.len(), 2);
+        let got = m
+            .select(&[Matcher::equal("__name__", "a")], 0, 0)
+            .expect("select");
+        assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn time_range_limits_series_and_samples() {
+        let mut m = MemStorage::new();
+        let a = l(&[("__name__", "a")]);
+        for t in 0..10 {
+            m.append(a.clone(), t * 10, t as f64);
+        }
+        m.append(l(&[("__name__", "late")]), 1000, 1.0);
+        let got = m.select(&[], 20, 45).expect("select");
+        assert_eq!(got.len(), 1);
+        assert_eq!(all(&got[0]), vec![(20, 2.0), (30, 3.0), (40, 4.0)]);
+        assert_eq!(got[0].chunks[0].min_t, 20);
+        assert_eq!(got[0].chunks[0].max_t, 40);
+        assert!(m.select(&[], 50, 40).expect("select").is_empty());
+    }
+
+    #[test]
+    fn chunks_hold_at_most_120_samples() {
+        let mut m = MemStorage::new();
+        let a = l(&[("__name__", "a")]);
+        for t in 0..250 {
+            m.append(a.clone(), t, t as f64);
+        }
+        let got = m.select(&[], 0, 1000).expect("select");
+        let counts: Vec<usize> = got[0]
+            .chunks
+            .iter()
+            .map(|c| XorChunk::new(&c.bytes).expect("chunk").num_samples())
+            .collect();
+        assert_eq!(counts, vec![120, 120, 10]);
+        assert_eq!(got[0].chunks[1].min_t, 120);
+        assert_eq!(got[0].chunks[1].max_t, 239);
+        assert_eq!(all(&got[0]).len(), 250);
+    }
+
+    #[test]
+    fn stale_markers_are_kept() {
+        let mut m = MemStorage::new();
+        let a = l(&[("__name__", "a")]);
+        m.append(a.clone(), 0, 1.0);
+        m.append(a.clone(), 10, stale_nan());
+        let got = m.select(&[], 0, 10).expect("select");
+        let s = all(&got[0]);
+        assert!(is_stale_nan(s[1].1));
+    }
+
+    #[test]
+    fn label_names_and_values() {
+        let mut m = MemStorage::new();
+        m.append(l(&[("__name__", "a"), ("job", "x")]), 0, 1.0);
+        m.append(l(&[("__name__", "b"), ("instance", "i")]), 0, 1.0);
+        m.append(l(&[("__name__", "c"), ("zone", "z")]), 500, 1.0);
+        assert_eq!(
+            m.label_names(&[], 0, 10).expect("names"),
+            vec!["__name__", "instance", "job"]
+        );
+        assert_eq!(
+            m.label_names(&[Matcher::equal("__name__", "a")], 0, 1000)
+                .expect("names"),
+            vec!["__name__", "job"]
+        );
+        assert_eq!(
+            m.label_values("__name__", &[], 0, 1000).expect("values"),
+            vec!["a", "b", "c"]
+        );
+        assert_eq!(
+            m.label_values("job", &[], 0, 1000).expect("values"),
+            vec!["x"]
+        );
+        m.clear();
+        assert!(m.label_names(&[], 0, 1000).expect("names").is_empty());
+        assert_eq!(m.num_series(), 0);
+    }
+}

@@ -1,0 +1,668 @@
+//! The handlers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use argus_model::labels::Labels;
+use argus_model::matcher::Matcher;
+use argus_model::storage::Queryable;
+use argus_promql::{Engine, QueryContext, QueryError, QueryOutput, Value};
+use axum::Router;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, options};
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::params::{
+    MAX_TIME_MS, MIN_TIME_MS, Params, invalid_param, limit_param, parse_duration_ns, parse_time,
+    time_param, unescape_label_name,
+};
+use crate::response::{
+    ApiError, Notes, json_response, query_data, string_list, success, write_labels,
+};
+use crate::status::{RuntimeInfo, TsdbStatus, go_time};
+use crate::{ApiState, Reloaded};
+
+type St = State<Arc<ApiState>>;
+
+/// Extra time the engine gets past the deadline to notice it itself (its
+/// error names the stage) before the handler answers for it.
+const DEADLINE_GRACE: Duration = Duration::from_millis(100);
+
+pub(crate) fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query).options(preflight))
+        .route(
+            "/api/v1/query_range",
+            get(query_range).post(query_range).options(preflight),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_exemplars)
+                .post(query_exemplars)
+                .options(preflight),
+        )
+        .route(
+            "/api/v1/series",
+            get(series).post(series).options(preflight),
+        )
+        .route(
+            "/api/v1/labels",
+            get(label_names).post(label_names).options(preflight),
+        )
+        .route(
+            "/api/v1/label/{name}/values",
+            get(label_values).options(preflight),
+        )
+        .route("/api/v1/metadata", get(metadata).options(preflight))
+        // Placeholders until scraping and rules exist: empty, well-shaped.
+        .route("/api/v1/targets", get(targets).options(preflight))
+        .route("/api/v1/rules", get(rules).options(preflight))
+        .route("/api/v1/alerts", get(alerts).options(preflight))
+        // CORS preflight, as upstream's `OPTIONS /*path`.
+        .route("/api/v1/{*path}", options(preflight))
+        .route(
+            "/api/v1/status/config",
+            get(status_config).options(preflight),
+        )
+        .route("/api/v1/status/flags", get(status_flags).options(preflight))
+        .route(
+            "/api/v1/status/buildinfo",
+            get(status_buildinfo).options(preflight),
+        )
+        .route(
+            "/api/v1/status/runtimeinfo",
+            get(status_runtimeinfo).options(preflight),
+        )
+        .route("/api/v1/status/tsdb", get(status_tsdb).options(preflight))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/-/reload", get(lifecycle_get).post(reload).put(reload))
+        .route("/-/quit", get(lifecycle_get).post(quit).put(quit))
+        .route("/metrics", get(metrics))
+        .route_layer(from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Counts and times requests per route; API routes answer 503 until the
+/// server is ready, as upstream.
+async fn track(State(st): St, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let handler = matched.map_or_else(|| "other".to_string(), |m| m.as_str().to_string());
+    let started = Instant::now();
+    let is_api = handler.starts_with("/api/");
+    let cors = is_api && req.headers().contains_key(header::ORIGIN);
+    let mut resp = if is_api && !st.is_ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+    } else {
+        next.run(req).await
+    };
+    if cors {
+        // Upstream's default `--web.cors.origin='.*'`.
+        let h = resp.headers_mut();
+        for (k, v) in [
+            (
+                "access-control-allow-headers",
+                "Accept, Authorization, Content-Type, Origin",
+            ),
+            ("access-control-allow-methods", "GET, POST, OPTIONS"),
+            ("access-control-expose-headers", "Date"),
+            ("vary", "Origin"),
+            ("access-control-allow-origin", "*"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+    }
+    let m = st.metrics();
+    m.http_requests
+        .get_or_create(&vec![
+            ("handler", handler.clone()),
+            ("code", resp.status().as_u16().to_string()),
+        ])
+        .inc();
+    m.http_duration
+        .get_or_create(&vec![("handler", handler)])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+fn respond(r: Result<Response, ApiError>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Sets the query's cancel flag when dropped: hyper drops the handler
+/// future when the client disconnects, and the engine then stops.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+struct InFlight(Gauge);
+
+impl InFlight {
+    fn new(g: &Gauge) -> InFlight {
+        g.inc();
+        InFlight(g.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn timeout_param(p: &Params) -> Result<Option<Duration>, ApiError> {
+    let s = p.value("timeout");
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let ns = parse_duration_ns(s).map_err(|e| invalid_param("timeout", e))?;
+    Ok(Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(0))))
+}
+
+/// Truncates a vector or matrix to `limit` series; true when it did.
+fn truncate(v: &mut Value, limit: usize) -> bool {
+    match v {
+        Value::Vector(s) if s.len() > limit => {
+            s.truncate(limit);
+            true
+        }
+        Value::Matrix(s) if s.len() > limit => {
+            s.truncate(limit);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Runs a query on a blocking thread under the concurrency limit and the
+/// deadline, and encodes its result there too. Returns the `data` JSON.
+async fn run_query<F>(
+    st: &Arc<ApiState>,
+    timeout: Option<Duration>,
+    limit: usize,
+    eval: F,
+) -> Result<(String, Notes), ApiError>
+where
+    F: FnOnce(&Engine, &dyn Queryable, &QueryContext) -> Result<QueryOutput, QueryError>
+        + Send
+        + 'static,
+{
+    let started = Instant::now();
+    let timeout = timeout.map_or(st.query_timeout, |t| t.min(st.query_timeout));
+    let deadline = started.checked_add(timeout);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _cancel_guard = CancelOnDrop(cancel.clone());
+    let m = st.metrics().clone();
+    let _in_flight = InFlight::new(&m.queries_in_flight);
+
+    let acquire = st.semaphore.clone().acquire_owned();
+    let permit = match deadline {
+        Some(d) => match tokio::time::timeout_at(d.into(), acquire).await {
+            Ok(p) => p,
+            Err(_) => return Err(query_failed(&m, &QueryError::Timeout("query queue"))),
+        },
+        None => acquire.await,
+    }
+    .map_err(|_| ApiError::new("unavailable", "the query engine is shutting down"))?;
+
+    let ctx = QueryContext {
+        deadline,
+        cancel: Some(cancel.clone()),
+    };
+    let engine = st.engine();
+    let storage = st.storage.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let out = eval(&engine, &*storage, &ctx)?;
+        let mut notes = Notes::from_annotations(&out.annotations);
+        let mut value = out.value;
+        if limit > 0 && truncate(&mut value, limit) {
+            notes.warn("results truncated due to limit");
+        }
+        Ok::<_, QueryError>((query_data(&value), notes, out.samples_loaded))
+    });
+    let joined = match deadline.and_then(|d| d.checked_add(DEADLINE_GRACE)) {
+        Some(d) => match tokio::time::timeout_at(d.into(), task).await {
+            Ok(j) => j,
+            Err(_) => {
+                // The engine did not notice the deadline in time; stop it
+                // and answer for it.
+                cancel.store(true, Ordering::Relaxed);
+                m.query_duration.observe(started.elapsed().as_secs_f64());
+                return Err(query_failed(
+                    &m,
+                    &QueryError::Timeout("expression evaluation"),
+                ));
+            }
+        },
+        None => task.await,
+    };
+    m.query_duration.observe(started.elapsed().as_secs_f64());
+    match joined {
+        Ok(Ok((data, notes, samples))) => {
+            m.query_samples.inc_by(samples);
+            Ok((data, notes))
+        }
+        Ok(Err(e)) => Err(query_failed(&m, &e)),
+        Err(e) => {
+            tracing::error!(error = %e, "query evaluation panicked");
+            Err(ApiError::internal(format!("query evaluation failed: {e}")))
+        }
+    }
+}
+
+fn query_failed(m: &crate::ApiMetrics, e: &QueryError) -> ApiError {
+    m.query_errors
+        .get_or_create(&vec![("type", e.error_type().to_string())])
+        .inc();
+    ApiError::from_query(e)
+}
+
+async fn query(State(st): St, p: Params) -> Response {
+    respond(query_inner(&st, &p).await)
+}
+
+async fn query_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiError> {
+    let limit = limit_param(p)?;
+    let t = time_param(p, "time", argus_model::time::now_ms())?;
+    let timeout = timeout_param(p)?;
+    let q = p.value("query").to_string();
+    let (data, notes) = run_query(st, timeout, limit, move |engine, storage, ctx| {
+        engine.instant(storage, &q, t, ctx)
+    })
+    .await?;
+    Ok(success(&data, &notes))
+}
+
+async fn query_range(State(st): St, p: Params) -> Response {
+    respond(query_range_inner(&st, &p).await)
+}
+
+async fn query_range_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiError> {
+    let limit = limit_param(p)?;
+    let start = parse_time(p.value("start")).map_err(|e| invalid_param("start", e))?;
+    let end = parse_time(p.value("end")).map_err(|e| invalid_param("end", e))?;
+    if end < start {
+        return Err(invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step_ns = parse_duration_ns(p.value("step")).map_err(|e| invalid_param("step", e))?;
+    // The engine works in milliseconds, like Prometheus's.
+    let step = step_ns / 1_000_000;
+    if step_ns <= 0 || step <= 0 {
+        return Err(invalid_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (i128::from(end) - i128::from(start)) * 1_000_000 / i128::from(step_ns) > 11_000 {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let timeout = timeout_param(p)?;
+    let q = p.value("query").to_string();
+    let (data, notes) = run_query(st, timeout, limit, move |engine, storage, ctx| {
+        engine.range(storage, &q, start, end, step, ctx)
+    })
+    .await?;
+    Ok(success(&data, &notes))
+}
+
+async fn query_exemplars(p: Params) -> Response {
+    respond((|| {
+        let start = time_param(&p, "start", MIN_TIME_MS)?;
+        let end = time_param(&p, "end", MAX_TIME_MS)?;
+        if end < start {
+            return Err(ApiError::bad_data(
+                "end timestamp must not be before start timestamp",
+            ));
+        }
+        // Exemplars are not stored yet.
+        Ok(success("[]", &Notes::default()))
+    })())
+}
+
+/// Parses `match[]` values; each set needs a matcher that does not match
+/// the empty string.
+fn matcher_sets(list: &[&str]) -> Result<Vec<Vec<Matcher>>, String> {
+    let mut sets = Vec::with_capacity(list.len());
+    for s in list {
+        let ms = argus_promql::parse_selector(s).map_err(|e| e.to_string())?;
+        if !ms.iter().any(|m| !m.matches_empty()) {
+            return Err("match[] must contain at least one non-empty matcher".to_string());
+        }
+        sets.push(ms);
+    }
+    Ok(sets)
+}
+
+/// Runs storage work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("request failed: {e}")))?
+}
+
+async fn series(State(st): St, p: Params) -> Response {
+    respond(series_inner(&st, &p).await)
+}
+
+async fn series_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiError> {
+    let matches = p.all("match[]");
+    if matches.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let limit = limit_param(p)?;
+    let start = time_param(p, "start", MIN_TIME_MS)?;
+    let end = time_param(p, "end", MAX_TIME_MS)?;
+    let sets = matcher_sets(&matches).map_err(|e| invalid_param("match[]", e))?;
+    let storage = st.storage.clone();
+    blocking(move || {
+        let mut all: Vec<Labels> = Vec::new();
+        for ms in &sets {
+            let found = storage
+                .select(ms, start, end)
+                .map_err(|e| ApiError::execution(e.to_string()))?;
+            all.extend(found.into_iter().map(|s| s.labels));
+        }
+        if sets.len() > 1 {
+            all.sort();
+            all.dedup();
+        }
+        let mut notes = Notes::default();
+        if limit > 0 && all.len() > limit {
+            all.truncate(limit);
+            notes.warn("results truncated due to limit");
+        }
+        let mut data = String::with_capacity(all.len() * 64 + 2);
+        data.push('[');
+        for (i, l) in all.iter().enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            write_labels(&mut data, l);
+        }
+        data.push(']');
+        Ok(success(&data, &notes))
+    })
+    .await
+}
+
+fn string_list_response(mut items: Vec<String>, limit: usize) -> Response {
+    let mut notes = Notes::default();
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+        notes.warn("results truncated due to limit");
+    }
+    success(&string_list(&items), &notes)
+}
+
+async fn label_names(State(st): St, p: Params) -> Response {
+    respond(label_names_inner(&st, &p).await)
+}
+
+async fn label_names_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiError> {
+    let limit = limit_param(p)?;
+    let start = time_param(p, "start", MIN_TIME_MS)?;
+    let end = time_param(p, "end", MAX_TIME_MS)?;
+    let sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
+    let storage = st.storage.clone();
+    blocking(move || {
+        let names = if sets.is_empty() {
+            storage.label_names(&[], start, end)
+        } else {
+            let mut lists = Vec::new();
+            for ms in &sets {
+                lists.push(storage.label_names(ms, start, end));
+            }
+            lists
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map(argus_model::storage::merge_sorted_strings)
+        }
+        .map_err(|e| ApiError::execution(e.to_string()))?;
+        Ok(string_list_response(names, limit))
+    })
+    .await
+}
+
+async fn label_values(State(st): St, Path(name): Path<String>, p: Params) -> Response {
+    respond(label_values_inner(&st, name, &p).await)
+}
+
+async fn label_values_inner(
+    st: &Arc<ApiState>,
+    name: String,
+    p: &Params,
+) -> Result<Response, ApiError> {
+    let name = unescape_label_name(&name);
+    if name.is_empty() {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let limit = limit_param(p)?;
+    let start = time_param(p, "start", MIN_TIME_MS)?;
+    let end = time_param(p, "end", MAX_TIME_MS)?;
+    let sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
+    let storage = st.storage.clone();
+    blocking(move || {
+        let values = if sets.is_empty() {
+            storage.label_values(&name, &[], start, end)
+        } else {
+            let mut lists = Vec::new();
+            for ms in &sets {
+                lists.push(storage.label_values(&name, ms, start, end));
+            }
+            lists
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map(argus_model::storage::merge_sorted_strings)
+        }
+        .map_err(|e| ApiError::execution(e.to_string()))?;
+        Ok(string_list_response(values, limit))
+    })
+    .await
+}
+
+async fn metadata(p: Params) -> Response {
+    for key in ["limit", "limit_per_metric"] {
+        let v = p.value(key);
+        if !v.is_empty() && v.parse::<i64>().is_err() {
+            return ApiError::bad_data(format!("{key} must be a number")).into_response();
+        }
+    }
+    // Metric metadata comes with scraping.
+    success("{}", &Notes::default())
+}
+
+async fn preflight() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn targets() -> Response {
+    success(
+        r#"{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}"#,
+        &Notes::default(),
+    )
+}
+
+async fn rules() -> Response {
+    success(r#"{"groups":[]}"#, &Notes::default())
+}
+
+async fn alerts() -> Response {
+    success(r#"{"alerts":[]}"#, &Notes::default())
+}
+
+fn json_data<T: serde::Serialize>(v: &T) -> Response {
+    match serde_json::to_string(v) {
+        Ok(s) => success(&s, &Notes::default()),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+async fn status_config(State(st): St) -> Response {
+    let (yaml, _, _) = st.config_snapshot();
+    json_data(&serde_json::json!({ "yaml": yaml }))
+}
+
+async fn status_flags(State(st): St) -> Response {
+    json_data(&st.flags)
+}
+
+async fn status_buildinfo(State(st): St) -> Response {
+    json_data(&st.build_info)
+}
+
+async fn status_runtimeinfo(State(st): St) -> Response {
+    let (_, reload_success, last_config_time) = st.config_snapshot();
+    let st2 = st.clone();
+    respond(
+        blocking(move || {
+            let proc = crate::metrics::read_proc_stats();
+            let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default();
+            let info = RuntimeInfo {
+                start_time: go_time(st2.start_time_ms),
+                cwd: std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                hostname,
+                server_time: go_time(argus_model::time::now_ms()),
+                reload_config_success: reload_success,
+                last_config_time: go_time(last_config_time),
+                corruption_count: 0,
+                goroutine_count: proc.threads.map_or(0, |t| t as i64),
+                gomaxprocs: std::thread::available_parallelism().map_or(1, |n| n.get() as i64),
+                gomemlimit: i64::MAX,
+                gogc: String::new(),
+                godebug: String::new(),
+                storage_retention: st2.storage_retention.clone(),
+            };
+            Ok(json_data(&info))
+        })
+        .await,
+    )
+}
+
+async fn status_tsdb(State(st): St, p: Params) -> Response {
+    const MAX_LIMIT: usize = 10_000;
+    let mut limit = 10;
+    let s = p.value("limit");
+    if !s.is_empty() {
+        match s.parse::<i64>() {
+            Ok(n) if n >= 1 => limit = usize::try_from(n).unwrap_or(usize::MAX),
+            _ => {
+                return ApiError::bad_data("limit must be a positive number").into_response();
+            }
+        }
+        if limit > MAX_LIMIT {
+            return ApiError::bad_data(format!("limit must not exceed {MAX_LIMIT}"))
+                .into_response();
+        }
+    }
+    let source = st.tsdb.clone();
+    respond(
+        blocking(move || {
+            let status = match source {
+                Some(s) => s.tsdb_status(limit),
+                None => TsdbStatus::from_series(&[], 0, i64::MAX, i64::MIN, limit),
+            };
+            Ok(json_data(&status))
+        })
+        .await,
+    )
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    let mut r = (status, body.into()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+async fn healthy() -> Response {
+    text(StatusCode::OK, "Argus Server is Healthy.\n")
+}
+
+async fn ready(State(st): St) -> Response {
+    if st.is_ready() {
+        text(StatusCode::OK, "Argus Server is Ready.\n")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+    }
+}
+
+async fn lifecycle_get() -> Response {
+    text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Only POST or PUT requests allowed",
+    )
+}
+
+fn lifecycle_disabled() -> Response {
+    text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.")
+}
+
+async fn reload(State(st): St) -> Response {
+    let Some(lc) = st.lifecycle.clone() else {
+        return lifecycle_disabled();
+    };
+    let outcome: Result<Reloaded, String> = tokio::task::spawn_blocking(move || lc.reload())
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    st.apply_reload(&outcome);
+    match outcome {
+        Ok(_) => text(StatusCode::OK, ""),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        ),
+    }
+}
+
+async fn quit(State(st): St) -> Response {
+    let Some(lc) = st.lifecycle.clone() else {
+        return lifecycle_disabled();
+    };
+    if lc.quit() {
+        text(StatusCode::OK, "Requesting termination... Goodbye!")
+    } else {
+        text(StatusCode::OK, "Termination already in progress.")
+    }
+}
+
+async fn metrics(State(st): St) -> Response {
+    let r = blocking(move || {
+        crate::metrics::encode_registry(&st.registry)
+            .map_err(|e| ApiError::internal(format!("encoding metrics: {e}")))
+    })
+    .await;
+    match r {
+        Ok(body) => {
+            let mut r = (StatusCode::OK, body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            r
+        }
+        Err(e) => json_response(e.status, e.to_json()),
+    }
+}

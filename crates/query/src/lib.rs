@@ -1,0 +1,183 @@
+//! The Prometheus HTTP API v1 as an axum [`Router`]: PromQL queries over a
+//! [`Queryable`] with limits (timeout, concurrency, cancellation when the
+//! client goes away), the series and label APIs, status endpoints, the
+//! lifecycle endpoints and `/metrics`.
+//!
+//! JSON follows Prometheus byte for byte in shape; see [`response`].
+
+mod api;
+pub mod metrics;
+pub mod params;
+pub mod response;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use argus_model::storage::Queryable;
+use argus_promql::Engine;
+use axum::Router;
+use prometheus_client::registry::Registry;
+use tokio::sync::Semaphore;
+
+pub use metrics::ApiMetrics;
+pub use status::{BuildInfo, HeadStats, TsdbStat, TsdbStatus, TsdbStatusSource};
+
+/// What a successful configuration reload produces.
+pub struct Reloaded {
+    /// The new configuration text for `/api/v1/status/config`.
+    pub config_yaml: String,
+    /// A new engine when its options changed (e.g. `evaluation_interval`).
+    pub engine: Option<Engine>,
+}
+
+/// The server behind `/-/reload` and `/-/quit`.
+pub trait Lifecycle: Send + Sync {
+    /// Re-reads the configuration; called on a blocking thread. An error
+    /// keeps the old configuration.
+    fn reload(&self) -> Result<Reloaded, String>;
+    /// Starts a graceful shutdown; false when one is already under way.
+    fn quit(&self) -> bool;
+}
+
+/// Settings of [`ApiState::new`].
+pub struct ApiOptions {
+    pub storage: Arc<dyn Queryable>,
+    pub engine: Engine,
+    /// `--query.timeout`.
+    pub query_timeout: Duration,
+    /// `--query.max-concurrency`.
+    pub max_concurrency: usize,
+    pub build_info: BuildInfo,
+    /// Every command-line flag, as strings (`/api/v1/status/flags`).
+    pub flags: BTreeMap<String, String>,
+    pub config_yaml: String,
+    /// `--storage.tsdb.retention.time` as shown by runtimeinfo.
+    pub storage_retention: String,
+    pub tsdb: Option<Arc<dyn TsdbStatusSource>>,
+    /// `Some` when `--web.enable-lifecycle` is set.
+    pub lifecycle: Option<Arc<dyn Lifecycle>>,
+    /// Registry served at `/metrics`; the API adds its own metrics to it.
+    pub registry: Registry,
+}
+
+struct ConfigState {
+    yaml: String,
+    reload_success: bool,
+    last_config_time_ms: i64,
+}
+
+/// Shared state of every handler.
+pub struct ApiState {
+    storage: Arc<dyn Queryable>,
+    engine: RwLock<Arc<Engine>>,
+    query_timeout: Duration,
+    semaphore: Arc<Semaphore>,
+    build_info: BuildInfo,
+    flags: BTreeMap<String, String>,
+    config: RwLock<ConfigState>,
+    storage_retention: String,
+    tsdb: Option<Arc<dyn TsdbStatusSource>>,
+    lifecycle: Option<Arc<dyn Lifecycle>>,
+    registry: Registry,
+    metrics: ApiMetrics,
+    start_time_ms: i64,
+    ready: AtomicBool,
+}
+
+impl ApiState {
+    pub fn new(opts: ApiOptions) -> Arc<ApiState> {
+        let mut registry = opts.registry;
+        let metrics = ApiMetrics::register(&mut registry);
+        let max_concurrency = opts.max_concurrency.max(1);
+        metrics.max_concurrency.set(max_concurrency as i64);
+        let now = argus_model::time::now_ms();
+        metrics.config_reload_success.set(1);
+        metrics.config_reload_time.set(now as f64 / 1000.0);
+        Arc::new(ApiState {
+            storage: opts.storage,
+            engine: RwLock::new(Arc::new(opts.engine)),
+            query_timeout: opts.query_timeout,
+            semaphore: Arc::new(Semaphore::new(max_concurrency)),
+            build_info: opts.build_info,
+            flags: opts.flags,
+            config: RwLock::new(ConfigState {
+                yaml: opts.config_yaml,
+                reload_success: true,
+                last_config_time_ms: now,
+            }),
+            storage_retention: opts.storage_retention,
+            tsdb: opts.tsdb,
+            lifecycle: opts.lifecycle,
+            registry,
+            metrics,
+            start_time_ms: now,
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    pub fn engine(&self) -> Arc<Engine> {
+        match self.engine.read() {
+            Ok(e) => e.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn metrics(&self) -> &ApiMetrics {
+        &self.metrics
+    }
+
+    /// Marks the server ready (or not, when stopping): `/-/ready` and the
+    /// API answer 503 until then.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Records the outcome of a configuration reload (HTTP or SIGHUP).
+    pub fn apply_reload(&self, outcome: &Result<Reloaded, String>) {
+        let now = argus_model::time::now_ms();
+        let mut c = match self.config.write() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        match outcome {
+            Ok(r) => {
+                c.yaml = r.config_yaml.clone();
+                c.reload_success = true;
+                c.last_config_time_ms = now;
+                if let Some(e) = &r.engine {
+                    let mut g = match self.engine.write() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    *g = Arc::new(e.clone());
+                }
+                self.metrics.config_reload_success.set(1);
+                self.metrics.config_reload_time.set(now as f64 / 1000.0);
+            }
+            Err(_) => {
+                c.reload_success = false;
+                self.metrics.config_reload_success.set(0);
+            }
+        }
+    }
+
+    fn config_snapshot(&self) -> (String, bool, i64) {
+        let c = match self.config.read() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        (c.yaml.clone(), c.reload_success, c.last_config_time_ms)
+    }
+}
+
+/// The HTTP API, lifecycle endpoints and `/metrics`.
+pub fn router(state: Arc<ApiState>) -> Router {
+    api::router(state)
+}

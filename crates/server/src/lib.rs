@@ -1,0 +1,355 @@
+//! `argus server`: the single-process server, a drop-in for `prometheus`.
+//! It serves the TSDB in `--storage.tsdb.path` (imported blocks and the
+//! head) through the PromQL engine and the Prometheus HTTP API, with
+//! Prometheus's flags, lifecycle endpoints and graceful shutdown.
+
+mod flags;
+mod tsdb;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use argus_config::ConfigError;
+use argus_config::prometheus::{PrometheusConfig, load_prometheus_config};
+use argus_model::labels::Labels;
+use argus_promql::{Engine, EngineOptions};
+use argus_query::{ApiOptions, ApiState, BuildInfo, Lifecycle, Reloaded};
+use argus_tsdb::{Db, DbOptions, TsdbError, WalOptions};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+pub use flags::ServerArgs;
+
+/// How often the head is checked for ranges ready to be sealed into blocks.
+const COMPACTION_INTERVAL: Duration = Duration::from_secs(60);
+/// How long in-flight requests get to finish after a shutdown request.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything `run` needs: the server's flags and the global ones.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub args: ServerArgs,
+    /// `--log.level` (a global flag of the binary), shown in status/flags.
+    pub log_level: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid flag --{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+    // Messages carry their cause, so no `#[source]`: `{:#}` would repeat it.
+    #[error("error loading config from {0}")]
+    Config(ConfigError),
+    #[error("opening storage: {0}")]
+    Tsdb(TsdbError),
+    #[error("listening on {addr}: {error}")]
+    Listen { addr: String, error: std::io::Error },
+    #[error("serving http: {0}")]
+    Serve(std::io::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!(signal = "SIGINT", "received shutdown signal"),
+        _ = term => tracing::info!(signal = "SIGTERM", "received shutdown signal"),
+    }
+}
+
+/// Engine options from the flags and the config.
+fn engine_options(f: &flags::Parsed, cfg: &PrometheusConfig) -> EngineOptions {
+    EngineOptions {
+        lookback_delta_ms: f.lookback_delta_ms,
+        default_subquery_step_ms: i64::try_from(cfg.global.evaluation_interval.as_millis())
+            .unwrap_or(60_000)
+            .max(1),
+        max_samples: f.max_samples,
+        delayed_name_removal: false,
+    }
+}
+
+fn external_labels(cfg: &PrometheusConfig) -> Labels {
+    let pairs: Vec<(&str, &str)> = cfg
+        .global
+        .external_labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    Labels::from_pairs(&pairs)
+}
+
+/// `/-/reload`, SIGHUP and `/-/quit`.
+struct ServerLifecycle {
+    config_file: PathBuf,
+    flags: flags::Parsed,
+    current: Mutex<PrometheusConfig>,
+    quit: watch::Sender<bool>,
+}
+
+impl Lifecycle for ServerLifecycle {
+    fn reload(&self) -> Result<Reloaded, String> {
+        let file = self.config_file.display().to_string();
+        match load_prometheus_config(&self.config_file) {
+            Ok(cfg) => {
+                let mut cur = match self.current.lock() {
+                    Ok(c) => c,
+                    Err(p) => p.into_inner(),
+                };
+                if cur.global.external_labels != cfg.global.external_labels {
+                    tracing::warn!(
+                        file = %file,
+                        "external labels changed; new blocks use them after a restart"
+                    );
+                }
+                let engine = Engine::new(engine_options(&self.flags, &cfg));
+                let yaml = cfg.original.clone();
+                *cur = cfg;
+                tracing::info!(file = %file, "completed loading of configuration file");
+                Ok(Reloaded {
+                    config_yaml: yaml,
+                    engine: Some(engine),
+                })
+            }
+            Err(e) => {
+                tracing::error!(file = %file, error = %e, "failed to reload configuration; keeping the old one");
+                Err(format!("error loading config from {e}"))
+            }
+        }
+    }
+
+    fn quit(&self) -> bool {
+        let first = !*self.quit.borrow();
+        if first {
+            tracing::info!("termination requested via the web api");
+            let _ = self.quit.send(true);
+        }
+        first
+    }
+}
+
+impl From<ConfigError> for ServerError {
+    fn from(e: ConfigError) -> Self {
+        ServerError::Config(e)
+    }
+}
+
+impl From<TsdbError> for ServerError {
+    fn from(e: TsdbError) -> Self {
+        ServerError::Tsdb(e)
+    }
+}
+
+async fn wait_true(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Runs the server until `shutdown` resolves, `/-/quit` is called or an
+/// error occurs; then drains requests and syncs the WAL.
+pub async fn run(
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let f = flags::Parsed::from_args(&cfg.args)?;
+    let args = &cfg.args;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting argus server");
+
+    let config_file = args.config_file.clone();
+    let config = {
+        let p = config_file.clone();
+        tokio::task::spawn_blocking(move || load_prometheus_config(&p))
+            .await
+            .map_err(|e| ServerError::Internal(e.to_string()))??
+    };
+    tracing::info!(file = %config_file.display(), "completed loading of configuration file");
+
+    let db_opts = DbOptions {
+        retention_ms: Some(f.retention_ms),
+        wal: WalOptions {
+            fsync: f.wal_fsync,
+            ..WalOptions::default()
+        },
+        external_labels: external_labels(&config),
+        ..DbOptions::default()
+    };
+    let dir = args.storage_path.clone();
+    let db = Arc::new(
+        tokio::task::spawn_blocking(move || Db::open(&dir, db_opts))
+            .await
+            .map_err(|e| ServerError::Internal(e.to_string()))??,
+    );
+
+    let engine = Engine::new(engine_options(&f, &config));
+    let (quit_tx, quit_rx) = watch::channel(false);
+    let lifecycle = Arc::new(ServerLifecycle {
+        config_file: config_file.clone(),
+        flags: f.clone(),
+        current: Mutex::new(config.clone()),
+        quit: quit_tx.clone(),
+    });
+
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(tsdb::TsdbCollector::new(db.clone())));
+    let state = ApiState::new(ApiOptions {
+        storage: db.clone(),
+        engine,
+        query_timeout: f.query_timeout,
+        max_concurrency: args.max_concurrency,
+        build_info: BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..BuildInfo::default()
+        },
+        flags: flags::flag_map(args, &cfg.log_level),
+        config_yaml: config.original.clone(),
+        storage_retention: argus_model::duration::DisplayMs(f.retention_ms.unsigned_abs())
+            .to_string(),
+        tsdb: Some(Arc::new(tsdb::DbStatus::new(db.clone()))),
+        lifecycle: args
+            .enable_lifecycle
+            .then(|| lifecycle.clone() as Arc<dyn Lifecycle>),
+        registry,
+    });
+
+    let addr = flags::listen_addr(&args.listen_address);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|error| ServerError::Listen {
+            addr: args.listen_address.clone(),
+            error,
+        })?;
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
+
+    // Background work: compaction and SIGHUP reloads.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let compactor = tokio::spawn(compaction_loop(db.clone(), stop_rx.clone()));
+    let hup = tokio::spawn(sighup_loop(state.clone(), lifecycle.clone(), stop_rx));
+
+    // Shutdown: the caller's signal or /-/quit.
+    {
+        let quit_tx = quit_tx.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = quit_tx.send(true);
+        });
+    }
+    let app = argus_query::router(state.clone());
+    state.set_ready(true);
+    tracing::info!(address = %local, "server is ready to receive web requests");
+
+    let graceful = {
+        let state = state.clone();
+        let rx = quit_rx.clone();
+        async move {
+            wait_true(rx).await;
+            state.set_ready(false);
+            tracing::info!("stopping: draining http requests");
+        }
+    };
+    let serve = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    let drain_deadline = async {
+        wait_true(quit_rx).await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    let served = tokio::select! {
+        r = serve => r.map_err(ServerError::Serve),
+        _ = drain_deadline => {
+            tracing::warn!(seconds = DRAIN_TIMEOUT.as_secs(), "requests still running after the drain timeout; stopping anyway");
+            Ok(())
+        }
+    };
+
+    let _ = stop_tx.send(true);
+    let _ = hup.await;
+    let _ = compactor.await;
+    let db2 = db.clone();
+    let synced = tokio::task::spawn_blocking(move || db2.sync())
+        .await
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
+    if let Err(e) = synced {
+        tracing::error!(error = %e, "syncing the wal at shutdown failed");
+    }
+    tracing::info!("tsdb closed; see you next time");
+    served
+}
+
+async fn compaction_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(COMPACTION_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || db.compact()).await {
+            Ok(Ok(made)) if !made.is_empty() => {
+                tracing::info!(blocks = made.len(), "compaction sealed head blocks");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "compaction failed"),
+            Err(e) => tracing::error!(error = %e, "compaction task failed"),
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn sighup_loop(
+    state: Arc<ApiState>,
+    lifecycle: Arc<ServerLifecycle>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for sighup; reload with /-/reload");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            r = hup.recv() => if r.is_none() { return },
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        tracing::info!("received sighup; reloading configuration");
+        let lc = lifecycle.clone();
+        let outcome = tokio::task::spawn_blocking(move || lc.reload())
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        state.apply_reload(&outcome);
+    }
+}
+
+#[cfg(not(unix))]
+async fn sighup_loop(
+    _state: Arc<ApiState>,
+    _lifecycle: Arc<ServerLifecycle>,
+    _stop: watch::Receiver<bool>,
+) {
+}
+
+#[cfg(test)]
+mod tests;

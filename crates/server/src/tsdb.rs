@@ -1,0 +1,155 @@
+//! The TSDB's side of `/metrics` and `/api/v1/status/tsdb`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use argus_query::{TsdbStatus, TsdbStatusSource};
+use argus_tsdb::Db;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// Head statistics for the status page, computed from the head's series.
+pub(crate) struct DbStatus {
+    db: Arc<Db>,
+}
+
+impl DbStatus {
+    pub fn new(db: Arc<Db>) -> DbStatus {
+        DbStatus { db }
+    }
+}
+
+impl TsdbStatusSource for DbStatus {
+    fn tsdb_status(&self, limit: usize) -> TsdbStatus {
+        let head = self.db.head();
+        let series = head.select(&[], i64::MIN, i64::MAX);
+        let chunks: usize = series.iter().map(|s| s.chunks.len()).sum();
+        let (min, max) = head.time_range().unwrap_or((i64::MAX, i64::MIN));
+        TsdbStatus::from_series(
+            series.iter().map(|s| &s.labels),
+            i64::try_from(chunks).unwrap_or(i64::MAX),
+            min,
+            max,
+            limit,
+        )
+    }
+}
+
+/// `argus_tsdb_*` metrics read from the database on each scrape.
+#[derive(Debug)]
+pub(crate) struct TsdbCollector {
+    db: Arc<DbHandle>,
+}
+
+/// `Db` is not `Debug`; the collector trait wants it.
+struct DbHandle(Arc<Db>);
+
+impl std::fmt::Debug for DbHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+impl TsdbCollector {
+    pub fn new(db: Arc<Db>) -> TsdbCollector {
+        TsdbCollector {
+            db: Arc::new(DbHandle(db)),
+        }
+    }
+}
+
+fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(v);
+    let m = e.encode_descriptor(name, help, None, g.metric_type())?;
+    g.encode(m)
+}
+
+fn counter(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(v);
+    let m = e.encode_descriptor(name, help, None, c.metric_type())?;
+    c.encode(m)
+}
+
+impl Collector for TsdbCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let db = &self.db.0;
+        let head = db.head();
+        gauge(
+            &mut e,
+            "argus_tsdb_head_series",
+            "Series in the head.",
+            head.num_series() as f64,
+        )?;
+        if let Some((min, max)) = head.time_range() {
+            gauge(
+                &mut e,
+                "argus_tsdb_head_min_time",
+                "Lowest timestamp in the head, ms.",
+                min as f64,
+            )?;
+            gauge(
+                &mut e,
+                "argus_tsdb_head_max_time",
+                "Highest timestamp in the head, ms.",
+                max as f64,
+            )?;
+        }
+        gauge(
+            &mut e,
+            "argus_tsdb_blocks_loaded",
+            "Blocks served from the storage path.",
+            db.blocks().len() as f64,
+        )?;
+        let s = &head.stats;
+        counter(
+            &mut e,
+            "argus_tsdb_head_samples_appended",
+            "Samples appended to the head.",
+            s.samples_appended.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "argus_tsdb_head_series_created",
+            "Series created in the head.",
+            s.series_created.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "argus_tsdb_head_series_removed",
+            "Series removed from the head.",
+            s.series_removed.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "argus_tsdb_out_of_order_samples",
+            "Samples refused as out of order.",
+            s.out_of_order.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "argus_tsdb_out_of_bounds_samples",
+            "Samples refused as older than the head.",
+            s.out_of_bounds.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut e,
+            "argus_tsdb_wal_fsyncs",
+            "WAL fsync calls.",
+            db.wal().fsyncs(),
+        )?;
+        counter(
+            &mut e,
+            "argus_tsdb_wal_written_bytes",
+            "Bytes written to the WAL.",
+            db.wal().bytes_written(),
+        )?;
+        Ok(())
+    }
+}
