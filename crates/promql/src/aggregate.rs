@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use argus_model::labels::{Labels, LabelsBuilder, METRIC_NAME};
+use argus_model::labels::{Labels, METRIC_NAME};
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use crate::error::QueryError;
@@ -76,19 +76,16 @@ impl Grouping {
     }
 
     fn group_labels(&self, l: &Labels) -> Labels {
-        let mut b = LabelsBuilder::new();
-        for label in l.iter() {
+        let kept = l.iter().filter(|label| {
             let listed = self.labels.iter().any(|n| n == label.name);
-            let keep = if self.without {
+            if self.without {
                 !listed && label.name != METRIC_NAME
             } else {
                 listed
-            };
-            if keep {
-                b.set(label.name, label.value);
             }
-        }
-        b.build()
+        });
+        // A subset of sorted, unique labels is sorted and unique.
+        Labels::from_sorted(kept.map(|p| (p.name, p.value))).unwrap_or_default()
     }
 }
 

@@ -56,6 +56,41 @@ pub(crate) struct RangeInput {
     pub samples: Vec<Sample>,
 }
 
+/// The series of a range-vector argument, decoded one at a time: storage
+/// series stay compressed until their turn.
+pub(crate) enum RangeSource {
+    Storage {
+        series: std::vec::IntoIter<argus_model::storage::StorageSeries>,
+        mint: i64,
+        maxt: i64,
+    },
+    Computed(std::vec::IntoIter<RangeInput>),
+}
+
+impl RangeSource {
+    /// Fills `buf` with the next series' samples (stale markers removed)
+    /// and returns its labels and whether its name is to be dropped.
+    pub fn next_into(&mut self, buf: &mut Vec<Sample>) -> Option<(Labels, bool)> {
+        buf.clear();
+        match self {
+            RangeSource::Storage { series, mint, maxt } => {
+                let s = series.next()?;
+                buf.extend(
+                    s.samples(*mint, *maxt)
+                        .filter(|x| !is_stale_nan(x.v))
+                        .map(|x| Sample::new(x.t, sanitize(x.v))),
+                );
+                Some((s.labels, false))
+            }
+            RangeSource::Computed(inputs) => {
+                let mut i = inputs.next()?;
+                std::mem::swap(buf, &mut i.samples);
+                Some((i.labels, i.drop_name))
+            }
+        }
+    }
+}
+
 pub(crate) fn duration_ms(d: &Duration) -> i64 {
     d.as_millis() as i64
 }
@@ -503,7 +538,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         arg: &Expr,
         grid: &Grid,
-    ) -> Result<(Vec<RangeInput>, i64, i64, Option<i64>), QueryError> {
+    ) -> Result<(RangeSource, i64, i64, Option<i64>), QueryError> {
         match arg {
             Expr::MatrixSelector(ms) => {
                 let offset = offset_ms(&ms.vs.offset);
@@ -513,13 +548,20 @@ impl<'a> Evaluator<'a> {
                     Some(t) => (t - offset, t - offset),
                     None => (grid.start - offset, grid.end - offset),
                 };
-                let inputs = self.load_range(&ms.vs, first, last, range)?;
-                Ok((inputs, offset, range, at))
+                let mint = first - range + 1;
+                let series = self.select(&ms.vs, mint, last)?;
+                let source = RangeSource::Storage {
+                    series: series.into_iter(),
+                    mint,
+                    maxt: last,
+                };
+                Ok((source, offset, range, at))
             }
             Expr::Subquery(sq) => {
                 let inputs = self.eval_subquery(sq, grid)?;
                 let at = self.at_time(&sq.at);
-                Ok((inputs, offset_ms(&sq.offset), duration_ms(&sq.range), at))
+                let source = RangeSource::Computed(inputs.into_iter());
+                Ok((source, offset_ms(&sq.offset), duration_ms(&sq.range), at))
             }
             Expr::Paren(p) => self.range_inputs(&p.expr, grid),
             _ => Err(QueryError::BadData(format!(
@@ -576,8 +618,9 @@ impl<'a> Evaluator<'a> {
                 call.func.name
             ))
         })?;
-        let (inputs, offset, range, at) = self.range_inputs(arg, grid)?;
+        let (mut source, offset, range, at) = self.range_inputs(arg, grid)?;
         let steps = grid.len();
+        let mut buf: Vec<Sample> = Vec::new();
         let check_counter = matches!(f, RangeFunc::Rate | RangeFunc::Increase);
         // predict_linear anchors at the step time, so an `@` window still
         // gives a different value at every step.
@@ -590,12 +633,13 @@ impl<'a> Evaluator<'a> {
         let mut step_params = vec![0.0; params.len()];
         let mut annotations = std::mem::take(&mut self.annotations);
         let result: Result<(), QueryError> = (|| {
-            for input in inputs {
+            while let Some((labels, drop_name)) = source.next_into(&mut buf) {
                 self.check()?;
-                self.charge(input.samples.len())?;
-                let mut series = Series::new(input.labels, steps);
-                series.drop_name = input.drop_name;
-                let samples = &input.samples;
+                self.samples_loaded += buf.len() as u64;
+                self.charge(buf.len())?;
+                let mut series = Series::new(labels, steps);
+                series.drop_name = drop_name;
+                let samples = &buf;
                 let mut eval_at = |i: usize, t: i64, lo: usize, hi: usize| -> Option<f64> {
                     for (p, vals) in step_params.iter_mut().zip(params.iter()) {
                         *p = vals[i];
@@ -651,7 +695,7 @@ impl<'a> Evaluator<'a> {
                 if let Some(e) = smoothing_error.take() {
                     return Err(QueryError::Execution(e));
                 }
-                self.release(input.samples.len());
+                self.release(samples.len());
                 let n = series.present_count();
                 if n == 0 {
                     continue;
@@ -690,11 +734,12 @@ impl<'a> Evaluator<'a> {
             call.args.args.first().ok_or_else(|| {
                 QueryError::BadData("missing argument to absent_over_time".into())
             })?;
-        let (inputs, offset, range, at) = self.range_inputs(arg, grid)?;
+        let (mut source, offset, range, at) = self.range_inputs(arg, grid)?;
         let steps = grid.len();
         let mut seen = vec![false; steps];
-        for input in &inputs {
-            let samples = &input.samples;
+        let mut buf: Vec<Sample> = Vec::new();
+        while source.next_into(&mut buf).is_some() {
+            let samples = &buf;
             for (i, slot) in seen.iter_mut().enumerate() {
                 let t = at.unwrap_or(grid.time(i)) - offset;
                 let (lo, hi) = window_bounds(samples, t - range, t);
