@@ -196,6 +196,10 @@ pub(crate) struct Matching {
     labels: Vec<String>,
     card: Card,
     include: Vec<String>,
+    /// `fill_left(v)` / `fill(v)`: stands in for a missing left sample.
+    fill_lhs: Option<f64>,
+    /// `fill_right(v)` / `fill(v)`: stands in for a missing right sample.
+    fill_rhs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,8 +217,12 @@ impl Matching {
             labels: Vec::new(),
             card: Card::OneToOne,
             include: Vec::new(),
+            fill_lhs: None,
+            fill_rhs: None,
         };
         if let Some(modifier) = &b.modifier {
+            m.fill_lhs = modifier.fill_values.lhs;
+            m.fill_rhs = modifier.fill_values.rhs;
             match &modifier.matching {
                 Some(LabelModifier::Include(l)) => {
                     m.on = true;
@@ -330,6 +338,15 @@ fn set_op(
     }
 }
 
+/// A sample taking part in one match: a real series of one side, or the
+/// fill value standing in for a missing one (labelled by the signature).
+#[derive(Clone, Copy)]
+enum Side {
+    Series(usize),
+    Fill(usize),
+}
+
+#[allow(clippy::too_many_arguments)]
 fn vector_vector(
     ev: &mut Evaluator<'_>,
     op: BinOp,
@@ -344,29 +361,26 @@ fn vector_vector(
             "many-to-many only allowed for set operators".into(),
         ));
     }
-    if lhs.is_empty() || rhs.is_empty() {
+    let no_fill = matching.fill_lhs.is_none() && matching.fill_rhs.is_none();
+    if (lhs.is_empty() && rhs.is_empty()) || ((lhs.is_empty() || rhs.is_empty()) && no_fill) {
         ev.release_series(&lhs);
         ev.release_series(&rhs);
         return Ok(Vec::new());
     }
     let swapped = matching.card == Card::OneToMany;
     let (many, one) = if swapped { (&rhs, &lhs) } else { (&lhs, &rhs) };
-    let (many_ord, one_ord, _) = signature_ordinals(matching, many, one);
-    let nsigs = many_ord
-        .iter()
-        .chain(one_ord.iter())
-        .max()
-        .map_or(0, |m| m + 1);
+    let (many_ord, one_ord, sigs) = signature_ordinals(matching, many, one);
+    let nsigs = sigs.len();
     let delayed = ev.opts.delayed_name_removal;
     let drop_now = (!delayed && return_bool) || op.changes_metric();
 
     // Per step: which one-side series holds each signature.
     let mut one_at: Vec<(u32, usize)> = vec![(u32::MAX, 0); nsigs];
-    // One-to-one: signatures already matched at this step.
+    // Signatures matched at this step (one-to-one: at most once).
     let mut matched: Vec<u32> = vec![u32::MAX; nsigs];
     // Many-to-one: output series produced per signature at this step.
     let mut produced: HashMap<(usize, usize), u32> = HashMap::new();
-    let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut pair_out: HashMap<(u8, usize, usize), usize> = HashMap::new();
     let mut out_index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<Series> = Vec::new();
 
@@ -386,26 +400,64 @@ fn vector_vector(
             }
             one_at[ord] = (stamp, j);
         }
+        // The many side against the one side (or the right fill value),
+        // then the unmatched one side against the left fill value.
+        let mut pairs: Vec<(Side, Side, usize)> = Vec::new();
         for (k, s) in many.iter().enumerate() {
-            let mv = s.values[step];
-            if !is_present(mv) {
+            if !is_present(s.values[step]) {
                 continue;
             }
             let ord = many_ord[k];
-            if one_at[ord].0 != stamp {
-                continue;
+            if one_at[ord].0 == stamp {
+                pairs.push((Side::Series(k), Side::Series(one_at[ord].1), ord));
+            } else if matching.fill_rhs.is_some() {
+                pairs.push((Side::Series(k), Side::Fill(ord), ord));
             }
-            let j = one_at[ord].1;
-            let ov = one[j].values[step];
+        }
+        let mut hit = vec![
+            false;
+            if matching.fill_lhs.is_some() {
+                nsigs
+            } else {
+                0
+            }
+        ];
+        for &(_, _, ord) in &pairs {
+            if let Some(h) = hit.get_mut(ord) {
+                *h = true;
+            }
+        }
+        if matching.fill_lhs.is_some() {
+            for (j, s) in one.iter().enumerate() {
+                if is_present(s.values[step]) && !hit[one_ord[j]] {
+                    pairs.push((Side::Fill(one_ord[j]), Side::Series(j), one_ord[j]));
+                }
+            }
+        }
+        for (m, o, ord) in pairs {
+            let (mv, m_labels) = match m {
+                Side::Series(k) => (many[k].values[step], &many[k].labels),
+                Side::Fill(ord) => (matching.fill_lhs.unwrap_or(f64::NAN), &sigs[ord]),
+            };
+            let (ov, o_labels) = match o {
+                Side::Series(j) => (one[j].values[step], &one[j].labels),
+                Side::Fill(ord) => (matching.fill_rhs.unwrap_or(f64::NAN), &sigs[ord]),
+            };
             let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };
             let (mut value, keep) = op.apply(l, r);
             if return_bool {
                 value = if keep { 1.0 } else { 0.0 };
             }
-            let oi = match pair_out.get(&(k, j)) {
+            let key = match (m, o) {
+                (Side::Series(k), Side::Series(j)) => (0u8, k, j),
+                (Side::Series(k), Side::Fill(_)) => (1, k, 0),
+                (Side::Fill(_), Side::Series(j)) => (2, 0, j),
+                (Side::Fill(a), Side::Fill(b)) => (3, a, b),
+            };
+            let oi = match pair_out.get(&key) {
                 Some(&oi) => oi,
                 None => {
-                    let labels = result_labels(&s.labels, &one[j].labels, matching, drop_now);
+                    let labels = result_labels(m_labels, o_labels, matching, drop_now);
                     let oi = match out_index.get(&labels) {
                         Some(&oi) => oi,
                         None => {
@@ -416,7 +468,7 @@ fn vector_vector(
                             out.len() - 1
                         }
                     };
-                    pair_out.insert((k, j), oi);
+                    pair_out.insert(key, oi);
                     oi
                 }
             };
