@@ -221,19 +221,7 @@ pub const STEPS: i64 = 720;
 /// End of the last slot.
 pub const END: i64 = START + STEPS * 15;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use crate::datagen::Rng;
 
 /// Sample time of slot `step` for target `target`, in ms: `15s·step` plus a
 /// jitter in [2s, 13s) so that no sample is on a 15s boundary.

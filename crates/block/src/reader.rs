@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use argus_model::matcher::matches_all;
-use argus_model::storage::{ChunkData, SeriesSet, StorageError, StorageSeries};
+use argus_model::storage::{
+    ChunkData, SeriesSet, StorageError, StorageSeries, label_names_of, label_values_of,
+};
 use argus_model::{Labels, MatchType, Matcher, Queryable};
 use bytes::Bytes;
 use parquet::column::reader::{ColumnReaderImpl, get_typed_column_reader};
@@ -562,15 +564,10 @@ impl Queryable for BlockReader {
         if matchers.is_empty() {
             return Ok(self.postings.keys().cloned().collect());
         }
-        let mut names = std::collections::BTreeSet::new();
-        for r in self.matching_rows(matchers, mint, maxt) {
-            for l in self.labels[r as usize].iter() {
-                if !names.contains(l.name) {
-                    names.insert(l.name.to_string());
-                }
-            }
-        }
-        Ok(names.into_iter().collect())
+        let rows = self.matching_rows(matchers, mint, maxt);
+        Ok(label_names_of(
+            rows.iter().map(|&r| &self.labels[r as usize]),
+        ))
     }
 
     fn label_values(
@@ -589,15 +586,11 @@ impl Queryable for BlockReader {
         if matchers.is_empty() {
             return Ok(values.keys().cloned().collect());
         }
-        let mut out = std::collections::BTreeSet::new();
-        for r in self.matching_rows(matchers, mint, maxt) {
-            if let Some(v) = self.labels[r as usize].get(name)
-                && !out.contains(v)
-            {
-                out.insert(v.to_string());
-            }
-        }
-        Ok(out.into_iter().collect())
+        let rows = self.matching_rows(matchers, mint, maxt);
+        Ok(label_values_of(
+            name,
+            rows.iter().map(|&r| &self.labels[r as usize]),
+        ))
     }
 }
 

@@ -6,13 +6,15 @@
 //! exactly the representation real storage hands it. Staleness markers are
 //! ordinary values here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::chunk::XorAppender;
 use crate::labels::Labels;
 use crate::matcher::{Matcher, matches_all};
-use crate::storage::{ChunkData, Queryable, SeriesSet, StorageError, StorageSeries};
+use crate::storage::{
+    ChunkData, Queryable, SeriesSet, StorageError, StorageSeries, label_names_of, label_values_of,
+};
 
 /// Samples per encoded chunk, as Prometheus's head cuts them.
 pub const MAX_SAMPLES_PER_CHUNK: usize = 120;
@@ -111,15 +113,10 @@ impl Queryable for MemStorage {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let mut names = BTreeSet::new();
-        for (labels, _) in self.matching(matchers, mint, maxt) {
-            for l in labels {
-                if !names.contains(l.name) {
-                    names.insert(l.name.to_string());
-                }
-            }
-        }
-        Ok(names.into_iter().collect())
+        Ok(label_names_of(
+            self.matching(matchers, mint, maxt)
+                .map(|(labels, _)| labels),
+        ))
     }
 
     fn label_values(
@@ -129,15 +126,11 @@ impl Queryable for MemStorage {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let mut values = BTreeSet::new();
-        for (labels, _) in self.matching(matchers, mint, maxt) {
-            if let Some(v) = labels.get(name)
-                && !values.contains(v)
-            {
-                values.insert(v.to_string());
-            }
-        }
-        Ok(values.into_iter().collect())
+        Ok(label_values_of(
+            name,
+            self.matching(matchers, mint, maxt)
+                .map(|(labels, _)| labels),
+        ))
     }
 }
 

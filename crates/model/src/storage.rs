@@ -65,6 +65,35 @@ pub trait Queryable: Send + Sync {
     ) -> Result<Vec<String>, StorageError>;
 }
 
+/// Sorted, distinct label names of `series`.
+pub fn label_names_of<'a>(series: impl IntoIterator<Item = &'a Labels>) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for labels in series {
+        for l in labels.iter() {
+            if !names.contains(l.name) {
+                names.insert(l.name.to_string());
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// Sorted, distinct values of label `name` in `series`.
+pub fn label_values_of<'a>(
+    name: &str,
+    series: impl IntoIterator<Item = &'a Labels>,
+) -> Vec<String> {
+    let mut values = std::collections::BTreeSet::new();
+    for labels in series {
+        if let Some(v) = labels.get(name)
+            && !values.contains(v)
+        {
+            values.insert(v.to_string());
+        }
+    }
+    values.into_iter().collect()
+}
+
 impl StorageSeries {
     /// Samples in `[mint, maxt]` in time order, one per timestamp. Where
     /// chunks overlap (a block and the head both holding a range), the chunk

@@ -420,22 +420,28 @@ async fn label_names_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, A
     let sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
     let storage = st.storage.clone();
     blocking(move || {
-        let names = if sets.is_empty() {
-            storage.label_names(&[], start, end)
-        } else {
-            let mut lists = Vec::new();
-            for ms in &sets {
-                lists.push(storage.label_names(ms, start, end));
-            }
-            lists
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map(argus_model::storage::merge_sorted_strings)
-        }
-        .map_err(|e| ApiError::execution(e.to_string()))?;
+        let names = union_over_sets(&sets, |ms| storage.label_names(ms, start, end))?;
         Ok(string_list_response(names, limit))
     })
     .await
+}
+
+/// The sorted union of `list` over every `match[]` set (all series when
+/// there is none).
+fn union_over_sets(
+    sets: &[Vec<Matcher>],
+    list: impl Fn(&[Matcher]) -> Result<Vec<String>, argus_model::storage::StorageError>,
+) -> Result<Vec<String>, ApiError> {
+    let lists = if sets.is_empty() {
+        vec![list(&[])]
+    } else {
+        sets.iter().map(|ms| list(ms)).collect()
+    };
+    lists
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map(argus_model::storage::merge_sorted_strings)
+        .map_err(|e| ApiError::execution(e.to_string()))
 }
 
 async fn label_values(State(st): St, Path(name): Path<String>, p: Params) -> Response {
@@ -457,19 +463,7 @@ async fn label_values_inner(
     let sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
     let storage = st.storage.clone();
     blocking(move || {
-        let values = if sets.is_empty() {
-            storage.label_values(&name, &[], start, end)
-        } else {
-            let mut lists = Vec::new();
-            for ms in &sets {
-                lists.push(storage.label_values(&name, ms, start, end));
-            }
-            lists
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map(argus_model::storage::merge_sorted_strings)
-        }
-        .map_err(|e| ApiError::execution(e.to_string()))?;
+        let values = union_over_sets(&sets, |ms| storage.label_values(&name, ms, start, end))?;
         Ok(string_list_response(values, limit))
     })
     .await

@@ -80,23 +80,6 @@ fn coalesce_buckets(buckets: &mut Vec<Bucket>) {
     });
 }
 
-/// Relative float comparison as upstream's `almost.Equal`.
-fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
-    let min_normal = f64::MIN_POSITIVE; // smallest positive normal f64
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
-        return diff < epsilon * min_normal;
-    }
-    diff / abs_sum.min(f64::MAX) < epsilon
-}
-
 /// Ignores insignificant differences between neighbouring counts and then
 /// removes every decrease (each count becomes at least the last kept
 /// count), as upstream's `ensureMonotonicAndIgnoreSmallDeltas`.
@@ -117,7 +100,7 @@ pub fn ensure_monotonic(buckets: &mut [Bucket], tolerance: f64) -> MonotonicityF
         if curr == prev {
             continue;
         }
-        if almost_equal(prev, curr, tolerance) {
+        if super::stats::almost_equal(prev, curr, tolerance) {
             // Float noise in either direction: keep the previous count and
             // keep comparing against it.
             b.count = prev;

@@ -62,6 +62,24 @@ pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
     lo * (1.0 - weight) + hi * weight
 }
 
+/// Relative float comparison as upstream's `almost.Equal`: NaN equals
+/// NaN, and values near zero compare against the smallest normal float.
+pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+    let min_normal = f64::MIN_POSITIVE; // smallest positive normal f64
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
+        return diff < epsilon * min_normal;
+    }
+    diff / abs_sum.min(f64::MAX) < epsilon
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

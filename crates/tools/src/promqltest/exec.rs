@@ -24,26 +24,13 @@ pub const MAX_SAMPLES: usize = 10_000;
 /// Upstream's per-query timeout in the test engine.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(100);
 
-const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-
 /// Upstream's `almost.Equal`: equal within a relative `epsilon`, stale
 /// markers equal only to each other, any other NaN equal to NaN.
 pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     if is_stale_nan(a) || is_stale_nan(b) {
         return is_stale_nan(a) && is_stale_nan(b);
     }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < epsilon * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < epsilon
+    argus_promql::functions::stats::almost_equal(a, b, epsilon)
 }
 
 /// The engine options of upstream's test engine.
