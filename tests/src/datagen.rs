@@ -56,6 +56,25 @@ const BUCKETS: [&str; 9] = [
     "0.005", "0.01", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5",
 ];
 
+/// Writes one OpenMetrics sample line: `name{k="v",...} value timestamp`.
+pub fn write_sample<'a>(
+    out: &mut String,
+    name: &str,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    v: f64,
+    timestamp: &str,
+) {
+    out.push_str(name);
+    out.push('{');
+    for (i, (k, val)) in labels.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{k}=\"{val}\"");
+    }
+    let _ = writeln!(out, "}} {} {timestamp}", format_value(v));
+}
+
 /// The OpenMetrics text and, per series, the samples it holds, sorted by
 /// labels. Timestamps are whole seconds with a millisecond jitter on some
 /// samples, written as decimal seconds.
@@ -80,15 +99,13 @@ pub fn generate(spec: &GenSpec) -> (String, Vec<(Labels, Vec<Sample>)>) {
         .collect();
     let mut emit =
         |out: &mut String, name: &str, labels: &[(&str, String)], ts: &(String, i64), v: f64| {
-            out.push_str(name);
-            out.push('{');
-            for (i, (k, val)) in labels.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                let _ = write!(out, "{k}=\"{val}\"");
-            }
-            let _ = writeln!(out, "}} {} {}", format_value(v), ts.0);
+            write_sample(
+                out,
+                name,
+                labels.iter().map(|(k, v)| (*k, v.as_str())),
+                v,
+                &ts.0,
+            );
             let mut pairs: Vec<(&str, &str)> =
                 labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
             pairs.push(("__name__", name));

@@ -239,20 +239,7 @@ fn ts_text(ms: i64) -> String {
 }
 
 fn line(out: &mut String, name: &str, labels: &[(&str, &str)], v: f64, ms: i64) {
-    out.push_str(name);
-    out.push('{');
-    for (i, (k, val)) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{k}=\"{val}\"");
-    }
-    let _ = writeln!(
-        out,
-        "}} {} {}",
-        crate::datagen::format_value(v),
-        ts_text(ms)
-    );
+    crate::datagen::write_sample(out, name, labels.iter().copied(), v, &ts_text(ms));
 }
 
 const INSTANCES: [&str; 3] = ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"];

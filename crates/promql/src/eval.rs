@@ -9,9 +9,7 @@ use argus_model::matcher::{MatchType, Matcher};
 use argus_model::sample::{Sample, is_stale_nan};
 use argus_model::storage::Queryable;
 use promql_parser::label::{MatchOp, Matcher as ParserMatcher};
-use promql_parser::parser::{
-    AtModifier, Call, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector,
-};
+use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use crate::annotations::Annotations;
 use crate::engine::{EngineOptions, QueryContext};
@@ -178,13 +176,13 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => {
                 Ok(Val::Vector(self.eval_vector_selector(vs, grid, false)?))
             }
-            Expr::MatrixSelector(ms) => {
+            Expr::MatrixSelector(_) => {
                 if !grid.is_instant() {
                     return Err(QueryError::BadData(
                         "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
                     ));
                 }
-                self.eval_matrix_selector_top(ms, grid)
+                self.eval_matrix_selector_top(expr, grid)
             }
             Expr::Subquery(sq) => {
                 if !grid.is_instant() {
@@ -417,53 +415,21 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    /// The samples in `(t - range, t]` of every selected series, for
-    /// `t = last` and any earlier window start `first - range`.
-    fn load_range(
-        &mut self,
-        vs: &VectorSelector,
-        first: i64,
-        last: i64,
-        range: i64,
-    ) -> Result<Vec<RangeInput>, QueryError> {
-        let mint = first - range + 1;
-        let selected = self.select(vs, mint, last)?;
-        let mut out = Vec::with_capacity(selected.len());
-        for s in selected {
+    /// A range selector at the top of an instant query: its raw samples.
+    fn eval_matrix_selector_top(&mut self, expr: &Expr, grid: &Grid) -> Result<Val, QueryError> {
+        let (mut source, ..) = self.range_inputs(expr, grid)?;
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while let Some((labels, _)) = source.next_into(&mut buf) {
             self.check()?;
-            let samples: Vec<Sample> = s
-                .samples(mint, last)
-                .filter(|x| !is_stale_nan(x.v))
-                .map(|x| Sample::new(x.t, sanitize(x.v)))
-                .collect();
-            self.samples_loaded += samples.len() as u64;
-            out.push(RangeInput {
-                labels: s.labels,
-                drop_name: false,
-                samples,
-            });
-        }
-        Ok(out)
-    }
-
-    fn eval_matrix_selector_top(
-        &mut self,
-        ms: &MatrixSelector,
-        grid: &Grid,
-    ) -> Result<Val, QueryError> {
-        let offset = offset_ms(&ms.vs.offset);
-        let t = self.at_time(&ms.vs.at).unwrap_or(grid.start) - offset;
-        let range = duration_ms(&ms.range);
-        let inputs = self.load_range(&ms.vs, t, t, range)?;
-        let mut out = Vec::with_capacity(inputs.len());
-        for i in inputs {
-            if i.samples.is_empty() {
+            self.samples_loaded += buf.len() as u64;
+            if buf.is_empty() {
                 continue;
             }
-            self.charge(i.samples.len())?;
+            self.charge(buf.len())?;
             out.push(MatrixSeries {
-                labels: i.labels,
-                samples: i.samples,
+                labels,
+                samples: std::mem::take(&mut buf),
             });
         }
         Ok(Val::Matrix(out))

@@ -414,16 +414,23 @@ async fn label_names(State(st): St, p: Params) -> Response {
 }
 
 async fn label_names_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiError> {
-    let limit = limit_param(p)?;
-    let start = time_param(p, "start", MIN_TIME_MS)?;
-    let end = time_param(p, "end", MAX_TIME_MS)?;
-    let sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
+    let (limit, start, end, sets) = label_query_params(p)?;
     let storage = st.storage.clone();
     blocking(move || {
         let names = union_over_sets(&sets, |ms| storage.label_names(ms, start, end))?;
         Ok(string_list_response(names, limit))
     })
     .await
+}
+
+/// `limit`, `start`, `end` and `match[]` of the label endpoints.
+#[allow(clippy::type_complexity)]
+fn label_query_params(p: &Params) -> Result<(usize, i64, i64, Vec<Vec<Matcher>>), ApiError> {
+    let limit = limit_param(p)?;
+    let start = time_param(p, "start", MIN_TIME_MS)?;
+    let end = time_param(p, "end", MAX_TIME_MS)?;
+    let sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
+    Ok((limit, start, end, sets))
 }
 
 /// The sorted union of `list` over every `match[]` set (all series when
@@ -457,10 +464,7 @@ async fn label_values_inner(
     if name.is_empty() {
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
-    let limit = limit_param(p)?;
-    let start = time_param(p, "start", MIN_TIME_MS)?;
-    let end = time_param(p, "end", MAX_TIME_MS)?;
-    let sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
+    let (limit, start, end, sets) = label_query_params(p)?;
     let storage = st.storage.clone();
     blocking(move || {
         let values = union_over_sets(&sets, |ms| storage.label_values(&name, ms, start, end))?;
