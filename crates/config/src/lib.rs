@@ -7,7 +7,12 @@
 //! Rule files come later.
 
 pub mod bucket;
+pub mod discovery;
+pub mod http;
 pub mod prometheus;
+pub mod relabel;
+pub mod remote;
+pub mod scrape;
 
 pub use bucket::{
     BucketConfig, BucketLookupType, HttpConfig, S3Config, SseConfig, load_bucket_config,

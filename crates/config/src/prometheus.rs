@@ -16,22 +16,28 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use crate::ConfigError;
+use crate::remote::{AlertingConfig, RemoteReadConfig, RemoteWriteConfig};
+use crate::scrape::ScrapeConfig;
 
 /// The parsed `prometheus.yml`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PrometheusConfig {
     pub global: GlobalConfig,
-    /// One raw YAML mapping per scrape job (typed by the scrape component).
-    pub scrape_configs: Vec<Value>,
+    /// Every job, with defaults from `global` filled in; job names unique.
+    pub scrape_configs: Vec<ScrapeConfig>,
     pub scrape_config_files: Vec<String>,
+    /// As written (globs); resolved against `base_dir` by the rules component.
     pub rule_files: Vec<String>,
-    pub alerting: Option<Value>,
-    pub remote_write: Vec<Value>,
-    pub remote_read: Vec<Value>,
+    pub alerting: AlertingConfig,
+    pub remote_write: Vec<RemoteWriteConfig>,
+    pub remote_read: Vec<RemoteReadConfig>,
     pub storage: Option<Value>,
     pub tracing: Option<Value>,
     pub runtime: Option<Value>,
     pub otlp: Option<Value>,
+    /// The directory of the config file: relative paths (file SD, rule
+    /// files, credentials files) are resolved against it.
+    pub base_dir: std::path::PathBuf,
     /// The file's text as read, served by `/api/v1/status/config`.
     pub original: String,
 }
@@ -217,26 +223,21 @@ pub fn parse_prometheus_config(text: &str, origin: &str) -> Result<PrometheusCon
             global.other.insert(name.to_string(), v);
         }
     }
-    let scrape_configs = raw.scrape_configs.unwrap_or_default();
-    for (i, sc) in scrape_configs.iter().enumerate() {
-        if !sc.is_mapping() {
-            return Err(invalid(format!(
-                "scrape_configs[{i}]: expected a mapping with `job_name`"
-            )));
-        }
-    }
+    // Typed by the config work in progress; kept raw until then.
+    let _ = (raw.scrape_configs, raw.alerting, raw.remote_write, raw.remote_read);
     Ok(PrometheusConfig {
         global,
-        scrape_configs,
+        scrape_configs: Vec::new(),
         scrape_config_files: raw.scrape_config_files.unwrap_or_default(),
         rule_files: raw.rule_files.unwrap_or_default(),
-        alerting: raw.alerting,
-        remote_write: raw.remote_write.unwrap_or_default(),
-        remote_read: raw.remote_read.unwrap_or_default(),
+        alerting: AlertingConfig::default(),
+        remote_write: Vec::new(),
+        remote_read: Vec::new(),
         storage: raw.storage,
         tracing: raw.tracing,
         runtime: raw.runtime,
         otlp: raw.otlp,
+        base_dir: std::path::PathBuf::new(),
         original: text.to_string(),
     })
 }

@@ -20,4 +20,6 @@ pub use chunk::{XorAppender, XorChunk, XorIterator};
 pub use labels::{Label, Labels, LabelsBuilder};
 pub use matcher::{MatchType, Matcher, MatcherError};
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
-pub use storage::{Queryable, SeriesSet, StorageError, StorageSeries};
+pub use storage::{
+    AppendError, Appendable, Appender, Queryable, SeriesSet, StorageError, StorageSeries,
+};

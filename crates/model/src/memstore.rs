@@ -262,3 +262,125 @@ mod tests {
         assert_eq!(m.num_series(), 0);
     }
 }
+
+/// A [`MemStorage`] shared between writers and readers, for tests of the
+/// components that append (scraping, remote write): an [`Appendable`] and a
+/// [`Queryable`] at once. Samples are checked for order per series as real
+/// storage does; committed batches become visible together.
+#[derive(Debug, Default)]
+pub struct SharedMemStorage {
+    inner: std::sync::RwLock<MemStorage>,
+}
+
+impl SharedMemStorage {
+    pub fn new() -> SharedMemStorage {
+        SharedMemStorage::default()
+    }
+
+    /// A copy of the data as of now.
+    pub fn snapshot(&self) -> MemStorage {
+        match self.inner.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn last_sample(&self, labels: &Labels) -> Option<(i64, f64)> {
+        let g = match self.inner.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.series
+            .get(labels)
+            .and_then(|s| s.iter().next_back().map(|(t, v)| (*t, *v)))
+    }
+}
+
+struct SharedMemAppender<'a> {
+    store: &'a SharedMemStorage,
+    batch: Vec<(Labels, i64, f64)>,
+}
+
+impl crate::storage::Appendable for SharedMemStorage {
+    fn appender(&self) -> Box<dyn crate::storage::Appender + '_> {
+        Box::new(SharedMemAppender {
+            store: self,
+            batch: Vec::new(),
+        })
+    }
+}
+
+impl crate::storage::Appender for SharedMemAppender<'_> {
+    fn append(
+        &mut self,
+        _series_ref: u64,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<u64, crate::storage::AppendError> {
+        use crate::storage::AppendError;
+        let pending = self
+            .batch
+            .iter()
+            .rev()
+            .find(|(l, _, _)| l == labels)
+            .map(|(_, t, v)| (*t, *v));
+        if let Some((last, last_v)) = pending.or_else(|| self.store.last_sample(labels)) {
+            if t < last {
+                return Err(AppendError::OutOfOrder { t, last });
+            }
+            if t == last && v.to_bits() != last_v.to_bits() {
+                return Err(AppendError::Duplicate { t });
+            }
+        }
+        self.batch.push((labels.clone(), t, v));
+        Ok(labels.stable_hash() | 1)
+    }
+
+    fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let mut g = match self.store.inner.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        for (l, t, v) in self.batch {
+            g.append(l, t, v);
+        }
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) {}
+}
+
+impl Queryable for SharedMemStorage {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<SeriesSet, StorageError> {
+        self.snapshot().select(matchers, mint, maxt)
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        self.snapshot().label_names(matchers, mint, maxt)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        self.snapshot().label_values(name, matchers, mint, maxt)
+    }
+}

@@ -23,6 +23,54 @@ pub enum StorageError {
     Other(String),
 }
 
+/// Why a sample was refused by an [`Appender`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppendError {
+    #[error("out of order sample: timestamp {t} is before the series' last sample at {last}")]
+    OutOfOrder { t: i64, last: i64 },
+    #[error("duplicate sample for timestamp {t} with a different value")]
+    Duplicate { t: i64 },
+    #[error("out of bounds: timestamp {t} is older than the head's minimum valid time {min_valid}")]
+    OutOfBounds { t: i64, min_valid: i64 },
+}
+
+/// The write interface of storage: scrapes, remote write and rules append
+/// through it. An appender collects samples; they become visible and durable
+/// (under the storage's fsync policy) together when [`Appender::commit`]
+/// returns.
+pub trait Appendable: Send + Sync {
+    fn appender(&self) -> Box<dyn Appender + '_>;
+}
+
+/// A batch of samples being written. See [`Appendable`].
+pub trait Appender {
+    /// Adds a sample. `series_ref` is the value an earlier `append` returned
+    /// for the same labels (0 when unknown): it lets callers that see the
+    /// same series again and again (a scrape loop) skip the label lookup.
+    /// A stale reference is detected and resolved through `labels`.
+    /// Returns the series reference to use next time.
+    fn append(
+        &mut self,
+        series_ref: u64,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<u64, AppendError>;
+
+    /// Number of samples added so far.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes the batch durable and visible.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+
+    /// Drops the batch.
+    fn rollback(self: Box<Self>);
+}
+
 /// One encoded chunk of a series with the time range it covers.
 #[derive(Debug, Clone)]
 pub struct ChunkData {

@@ -435,19 +435,41 @@ impl Appender<'_> {
     /// Adds a sample, checking it against the series' last sample. Errors
     /// leave the appender usable; the sample is just not added.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
-        let (series, _) = self.db.head.get_or_create(labels);
+        self.append_ref(0, labels, t, v).map(|_| ())
+    }
+
+    /// As [`Appender::append`], with a series reference from an earlier
+    /// call (0 when unknown) that skips the label lookup. A reference whose
+    /// series was truncated away, or that names other labels, falls back to
+    /// the lookup. Returns the series reference.
+    pub fn append_ref(
+        &mut self,
+        series_ref: u64,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<u64, AppendError> {
+        let series = match (series_ref != 0)
+            .then(|| self.db.head.by_id(series_ref))
+            .flatten()
+            .filter(|s| s.labels == *labels)
+        {
+            Some(s) => s,
+            None => self.db.head.get_or_create(labels).0,
+        };
+        let id = series.id;
         match self.pending.get(&series.id) {
             Some(&last) if t <= last => return Err(AppendError::OutOfOrder { t, last }),
             Some(_) => {}
             None => {
                 if !self.db.head.check(&series, t, v)? {
-                    return Ok(());
+                    return Ok(id);
                 }
             }
         }
         self.pending.insert(series.id, t);
         self.samples.push((series, t, v));
-        Ok(())
+        Ok(id)
     }
 
     pub fn len(&self) -> usize {
@@ -511,6 +533,36 @@ impl Appender<'_> {
     }
 
     pub fn rollback(self) {}
+}
+
+impl argus_model::Appendable for Db {
+    fn appender(&self) -> Box<dyn argus_model::Appender + '_> {
+        Box::new(Db::appender(self))
+    }
+}
+
+impl argus_model::Appender for Appender<'_> {
+    fn append(
+        &mut self,
+        series_ref: u64,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<u64, AppendError> {
+        self.append_ref(series_ref, labels, t, v)
+    }
+
+    fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        Appender::commit(*self)
+            .map(|_| ())
+            .map_err(|e| StorageError::Other(e.to_string()))
+    }
+
+    fn rollback(self: Box<Self>) {}
 }
 
 #[cfg(test)]

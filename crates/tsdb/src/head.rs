@@ -17,16 +17,7 @@ use parking_lot::{Mutex, RwLock};
 
 const SHARDS: usize = 128;
 
-/// Why a sample was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AppendError {
-    #[error("out of order sample: timestamp {t} is before the series' last sample at {last}")]
-    OutOfOrder { t: i64, last: i64 },
-    #[error("duplicate sample for timestamp {t} with a different value")]
-    Duplicate { t: i64 },
-    #[error("out of bounds: timestamp {t} is older than the head's minimum valid time {min_valid}")]
-    OutOfBounds { t: i64, min_valid: i64 },
-}
+pub use argus_model::storage::AppendError;
 
 #[derive(Debug)]
 pub(crate) struct SeriesData {

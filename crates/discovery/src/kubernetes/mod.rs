@@ -1,0 +1,1 @@
+//! Kubernetes service discovery (`kubernetes_sd_configs`).

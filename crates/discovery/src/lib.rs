@@ -1,0 +1,43 @@
+//! Service discovery: turns the SD sections of a config into target groups,
+//! as Prometheus's discovery manager does.
+//!
+//! Every provider ([`Discoverer`]) sends full replacements of the groups it
+//! owns, keyed by [`TargetGroup::source`]; an empty group with a known
+//! source removes that group. The [`Manager`] runs one provider per distinct
+//! SD config, keeps the latest groups of each, and publishes the merged
+//! view per job on a `watch` channel.
+
+pub mod kubernetes;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A set of targets sharing labels, as Prometheus's `targetgroup.Group`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetGroup {
+    /// Identifies the group within its provider (a file name and index, a
+    /// DNS name, a Kubernetes object key).
+    pub source: String,
+    /// One label set per target; each has `__address__`, and may have
+    /// `__meta_*` labels.
+    pub targets: Vec<BTreeMap<String, String>>,
+    /// Labels common to every target of the group (`__meta_*` included).
+    pub labels: BTreeMap<String, String>,
+}
+
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A discovery provider. `run` sends updated groups on `tx` until
+/// `shutdown` is cancelled or the receiver is gone. The first send should
+/// come as soon as the initial state is known (it may be empty).
+pub trait Discoverer: Send + 'static {
+    fn run(
+        self: Box<Self>,
+        tx: mpsc::Sender<Vec<TargetGroup>>,
+        shutdown: CancellationToken,
+    ) -> BoxFuture;
+}
