@@ -4,7 +4,10 @@
 
 pub mod datagen;
 pub mod differential;
+pub mod e2e;
+pub mod fixed_target;
 pub mod http;
+pub mod remote_write;
 
 use std::path::{Path, PathBuf};
 

@@ -1,18 +1,26 @@
 //! Configuration files.
 //!
 //! - [`bucket`]: the Thanos-shaped object storage config (`objstore.yml`).
-//! - [`prometheus`]: `prometheus.yml` (the `global` section typed, the
-//!   other sections kept raw for now).
+//! - [`prometheus`]: `prometheus.yml`, typed, with Prometheus's defaults
+//!   and checks ([`scrape`], [`discovery`], [`http`], [`remote`]).
+//! - [`relabel`]: relabel rules and [`relabel::relabel`], which applies them.
 //!
 //! Rule files come later.
 
 pub mod bucket;
 pub mod discovery;
 pub mod http;
+mod locate;
+mod md5;
+mod parse;
 pub mod prometheus;
 pub mod relabel;
 pub mod remote;
 pub mod scrape;
+mod suggest;
+pub mod units;
+
+pub use parse::scrape::{DEFAULT_SCRAPE_PROTOCOLS, PROTO_FIRST_SCRAPE_PROTOCOLS, SCRAPE_PROTOCOLS};
 
 pub use bucket::{
     BucketConfig, BucketLookupType, HttpConfig, S3Config, SseConfig, load_bucket_config,
@@ -59,6 +67,26 @@ impl ConfigError {
             origin: origin.to_string(),
             line,
             message,
+        }
+    }
+}
+
+impl ConfigError {
+    /// Like [`ConfigError::yaml`], but an unknown field becomes a one-line
+    /// message with a "did you mean" suggestion (or "not supported by
+    /// argus" for a service discovery kind Argus lacks).
+    pub(crate) fn yaml_with_hints(origin: &str, e: &serde_yaml::Error) -> ConfigError {
+        match ConfigError::yaml(origin, e) {
+            ConfigError::Parse {
+                origin,
+                line,
+                message,
+            } => ConfigError::Parse {
+                origin,
+                line,
+                message: suggest::rewrite_unknown_field(&message),
+            },
+            other => other,
         }
     }
 }

@@ -1,23 +1,33 @@
-//! `prometheus.yml`, as far as `argus server` needs it today: the `global`
-//! section is typed and checked; `scrape_configs`, `alerting`,
-//! `remote_write`, `remote_read`, `storage` and the other top-level sections
-//! Prometheus knows are accepted and kept as raw YAML until the components
-//! that use them exist.
+//! `prometheus.yml`: `global`, `scrape_configs` (and the files named by
+//! `scrape_config_files`), `rule_files`, `alerting`, `remote_write` and
+//! `remote_read` are typed, checked and filled with Prometheus's defaults;
+//! `storage`, `tracing`, `runtime` and `otlp` are kept as raw YAML until the
+//! components that use them exist.
 //!
-//! Unknown fields at the top level and in `global` are errors naming the
-//! file, the line and the field, so a typo does not silently fall back to a
-//! default. The original text is kept for `/api/v1/status/config`.
+//! Every error is one line naming the file, the line and the field; an
+//! unknown field close to a known one gets a "did you mean". The original
+//! text is kept for `/api/v1/status/config`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::ConfigError;
+use crate::parse::remote::{
+    RawAlertingConfig, RawRemoteReadConfig, RawRemoteWriteConfig, alerting, remote_reads,
+    remote_writes,
+};
+use crate::parse::scrape::{
+    JobDefaults, RawScrapeConfig, check_escaping_scheme, check_scrape_protocols, scrape_config,
+    validation_scheme,
+};
+use crate::parse::{At, Ctx, Invalid, Res, de_bytes, de_duration, invalid, join_dir};
+use crate::relabel::is_valid_label_name;
 use crate::remote::{AlertingConfig, RemoteReadConfig, RemoteWriteConfig};
 use crate::scrape::ScrapeConfig;
+use crate::{ConfigError, locate};
 
 /// The parsed `prometheus.yml`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -98,15 +108,22 @@ impl Default for GlobalConfig {
 struct RawConfig {
     global: Option<RawGlobal>,
     runtime: Option<Value>,
-    alerting: Option<Value>,
+    alerting: Option<RawAlertingConfig>,
     rule_files: Option<Vec<String>>,
     scrape_config_files: Option<Vec<String>>,
-    scrape_configs: Option<Vec<Value>>,
+    scrape_configs: Option<Vec<RawScrapeConfig>>,
     storage: Option<Value>,
     tracing: Option<Value>,
-    remote_write: Option<Vec<Value>>,
-    remote_read: Option<Vec<Value>>,
+    remote_write: Option<Vec<RawRemoteWriteConfig>>,
+    remote_read: Option<Vec<RawRemoteReadConfig>>,
     otlp: Option<Value>,
+}
+
+/// A file named by `scrape_config_files`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawScrapeConfigFile {
+    scrape_configs: Option<Vec<RawScrapeConfig>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -129,39 +146,29 @@ struct RawGlobal {
     label_name_length_limit: Option<u64>,
     label_value_length_limit: Option<u64>,
     keep_dropped_targets: Option<u64>,
-    scrape_protocols: Option<Value>,
-    body_size_limit: Option<Value>,
-    metric_name_validation_scheme: Option<Value>,
-    metric_name_escaping_scheme: Option<Value>,
-    scrape_native_histograms: Option<Value>,
-    convert_classic_histograms_to_nhcb: Option<Value>,
-    always_scrape_classic_histograms: Option<Value>,
-    extra_scrape_metrics: Option<Value>,
+    scrape_protocols: Option<Vec<String>>,
+    #[serde(deserialize_with = "de_bytes")]
+    body_size_limit: Option<u64>,
+    metric_name_validation_scheme: Option<String>,
+    metric_name_escaping_scheme: Option<String>,
+    scrape_native_histograms: Option<bool>,
+    convert_classic_histograms_to_nhcb: Option<bool>,
+    always_scrape_classic_histograms: Option<bool>,
+    extra_scrape_metrics: Option<bool>,
 }
 
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        None => Ok(None),
-        Some(s) => crate::parse_duration(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
+/// Prometheus's pattern for `rule_files` and `scrape_config_files`: a `*`
+/// only in the last path element.
+fn valid_file_pattern(p: &str) -> bool {
+    match p.find('*') {
+        None => true,
+        Some(star) => !p[star + 1..].contains(['*', '/']),
     }
 }
 
-/// Parses `prometheus.yml` text; `origin` names it in errors.
-pub fn parse_prometheus_config(text: &str, origin: &str) -> Result<PrometheusConfig, ConfigError> {
-    // An empty file (or one of only comments) is a valid, default config.
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| ConfigError::yaml(origin, &e))?;
-    let raw: RawConfig = if doc.is_null() {
-        RawConfig::default()
-    } else {
-        serde_yaml::from_str(text).map_err(|e| ConfigError::yaml(origin, &e))?
-    };
-    let invalid = |message: String| ConfigError::Invalid {
-        origin: origin.to_string(),
-        message,
-    };
-    let g = raw.global.unwrap_or_default();
+/// The `global` section, and what jobs inherit from it.
+fn global_config(g: RawGlobal) -> Res<(GlobalConfig, JobDefaults)> {
+    let at = At::default().key("global");
     let mut global = GlobalConfig::default();
     if let Some(d) = g.scrape_interval.filter(|d| !d.is_zero()) {
         global.scrape_interval = d;
@@ -171,26 +178,44 @@ pub fn parse_prometheus_config(text: &str, origin: &str) -> Result<PrometheusCon
         None => global.scrape_timeout = DEFAULT_SCRAPE_TIMEOUT.min(global.scrape_interval),
     }
     if global.scrape_timeout > global.scrape_interval {
-        return Err(invalid(
-            "global scrape timeout greater than scrape interval".to_string(),
-        ));
+        return invalid(
+            &at.key("scrape_timeout"),
+            "global scrape timeout greater than scrape interval",
+        );
     }
     if let Some(d) = g.evaluation_interval.filter(|d| !d.is_zero()) {
         global.evaluation_interval = d;
     }
     global.rule_query_offset = g.rule_query_offset.unwrap_or_default();
+    let legacy = validation_scheme(
+        g.metric_name_validation_scheme.as_deref(),
+        &at.key("metric_name_validation_scheme"),
+    )?;
+    let legacy_names = legacy.unwrap_or(false);
+    check_escaping_scheme(
+        g.metric_name_escaping_scheme.as_deref(),
+        &at.key("metric_name_escaping_scheme"),
+    )?;
     if let Some(labels) = g.external_labels {
         for (name, value) in &labels {
-            if name.is_empty() || name.starts_with("__") {
-                return Err(invalid(format!(
-                    "{name:?} is not a valid label name for external_labels"
-                )));
+            let label_at = at.key("external_labels").key(name);
+            if name.starts_with("__") || !is_valid_label_name(name, legacy_names) {
+                return invalid(
+                    &label_at,
+                    format!("{name:?} is not a valid label name for external_labels"),
+                );
             }
             if value.is_empty() {
-                return Err(invalid(format!("empty value for external label {name:?}")));
+                return invalid(
+                    &label_at,
+                    format!("empty value for external label {name:?}"),
+                );
             }
         }
         global.external_labels = labels;
+    }
+    if let Some(p) = &g.scrape_protocols {
+        check_scrape_protocols(p, &at.key("scrape_protocols"))?;
     }
     global.query_log_file = g.query_log_file.unwrap_or_default();
     global.scrape_failure_log_file = g.scrape_failure_log_file.unwrap_or_default();
@@ -200,148 +225,296 @@ pub fn parse_prometheus_config(text: &str, origin: &str) -> Result<PrometheusCon
     global.label_name_length_limit = g.label_name_length_limit.unwrap_or_default();
     global.label_value_length_limit = g.label_value_length_limit.unwrap_or_default();
     global.keep_dropped_targets = g.keep_dropped_targets.unwrap_or_default();
-    for (name, v) in [
-        ("scrape_protocols", g.scrape_protocols),
-        ("body_size_limit", g.body_size_limit),
+    let defaults = JobDefaults {
+        scrape_interval: global.scrape_interval,
+        scrape_timeout: global.scrape_timeout,
+        body_size_limit: g.body_size_limit.unwrap_or(0),
+        sample_limit: global.sample_limit,
+        target_limit: global.target_limit,
+        label_limit: global.label_limit,
+        label_name_length_limit: global.label_name_length_limit,
+        label_value_length_limit: global.label_value_length_limit,
+        keep_dropped_targets: global.keep_dropped_targets,
+        scrape_protocols: g.scrape_protocols.clone(),
+        scrape_native_histograms: g.scrape_native_histograms.unwrap_or(false),
+        legacy_names,
+        escaping_scheme: g
+            .metric_name_escaping_scheme
+            .clone()
+            .filter(|s| !s.is_empty()),
+    };
+    let strings = |v: Vec<String>| Value::Sequence(v.into_iter().map(Value::String).collect());
+    let other = [
+        ("scrape_protocols", g.scrape_protocols.map(strings)),
+        ("body_size_limit", g.body_size_limit.map(Value::from)),
         (
             "metric_name_validation_scheme",
-            g.metric_name_validation_scheme,
+            g.metric_name_validation_scheme.map(Value::String),
         ),
-        ("metric_name_escaping_scheme", g.metric_name_escaping_scheme),
-        ("scrape_native_histograms", g.scrape_native_histograms),
+        (
+            "metric_name_escaping_scheme",
+            g.metric_name_escaping_scheme.map(Value::String),
+        ),
+        (
+            "scrape_native_histograms",
+            g.scrape_native_histograms.map(Value::Bool),
+        ),
         (
             "convert_classic_histograms_to_nhcb",
-            g.convert_classic_histograms_to_nhcb,
+            g.convert_classic_histograms_to_nhcb.map(Value::Bool),
         ),
         (
             "always_scrape_classic_histograms",
-            g.always_scrape_classic_histograms,
+            g.always_scrape_classic_histograms.map(Value::Bool),
         ),
-        ("extra_scrape_metrics", g.extra_scrape_metrics),
-    ] {
+        (
+            "extra_scrape_metrics",
+            g.extra_scrape_metrics.map(Value::Bool),
+        ),
+    ];
+    for (name, v) in other {
         if let Some(v) = v {
             global.other.insert(name.to_string(), v);
         }
     }
-    // Typed by the config work in progress; kept raw until then.
-    let _ = (raw.scrape_configs, raw.alerting, raw.remote_write, raw.remote_read);
+    Ok((global, defaults))
+}
+
+/// Text being parsed and the name errors give it.
+struct Source<'a> {
+    origin: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn located(&self, e: Invalid) -> ConfigError {
+        let message = if e.at.0.is_empty() {
+            e.message
+        } else {
+            format!("{}: {}", e.at, e.message)
+        };
+        ConfigError::Parse {
+            origin: self.origin.to_string(),
+            line: locate::line_of(self.text, &e.at),
+            message,
+        }
+    }
+
+    fn yaml(&self, e: &serde_yaml::Error) -> ConfigError {
+        match ConfigError::yaml_with_hints(self.origin, e) {
+            ConfigError::Parse {
+                origin,
+                line: Some(line),
+                message,
+            } => ConfigError::Parse {
+                origin,
+                line: Some(line),
+                message: locate::name_field(self.text, line, &message),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Parses `prometheus.yml` text; `origin` names it in errors. Relative
+/// paths (and `scrape_config_files`) are taken from the working directory.
+pub fn parse_prometheus_config(text: &str, origin: &str) -> Result<PrometheusConfig, ConfigError> {
+    parse_prometheus_config_in(text, origin, Path::new(""))
+}
+
+/// Parses `prometheus.yml` text whose relative paths start at `base_dir`.
+pub fn parse_prometheus_config_in(
+    text: &str,
+    origin: &str,
+    base_dir: &Path,
+) -> Result<PrometheusConfig, ConfigError> {
+    let src = Source { origin, text };
+    // An empty file (or one of only comments) is a valid, default config.
+    let raw: RawConfig = serde_yaml::from_str::<Option<RawConfig>>(text)
+        .map_err(|e| src.yaml(&e))?
+        .unwrap_or_default();
+    let (global, defaults) =
+        global_config(raw.global.unwrap_or_default()).map_err(|e| src.located(e))?;
+    let ctx = Ctx {
+        base_dir: base_dir.to_path_buf(),
+        legacy_names: defaults.legacy_names,
+    };
+    let root = At::default();
+    let rule_files = raw.rule_files.unwrap_or_default();
+    for (i, rf) in rule_files.iter().enumerate() {
+        if !valid_file_pattern(rf) {
+            let e = Invalid {
+                at: root.key("rule_files").index(i),
+                message: format!("invalid rule file path {rf:?}"),
+            };
+            return Err(src.located(e));
+        }
+    }
+    let scrape_config_files = raw.scrape_config_files.unwrap_or_default();
+    for (i, sf) in scrape_config_files.iter().enumerate() {
+        if !valid_file_pattern(sf) {
+            let e = Invalid {
+                at: root.key("scrape_config_files").index(i),
+                message: format!("invalid scrape config file path {sf:?}"),
+            };
+            return Err(src.located(e));
+        }
+    }
+
+    let mut jobs = Jobs::default();
+    let scrape_at = root.key("scrape_configs");
+    for (i, sc) in raw
+        .scrape_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let at = scrape_at.index(i);
+        let job = scrape_config(sc, &at, &defaults, &ctx).map_err(|e| src.located(e))?;
+        jobs.add(job, &src, &at)?;
+    }
+    for pattern in &scrape_config_files {
+        for file in glob_files(&join_dir(base_dir, pattern), origin)? {
+            jobs.add_file(&file, &defaults, &ctx)?;
+        }
+    }
+
+    let alerting = alerting(
+        raw.alerting.unwrap_or_default(),
+        &root.key("alerting"),
+        &ctx,
+    )
+    .map_err(|e| src.located(e))?;
+    let remote_write = remote_writes(
+        raw.remote_write.unwrap_or_default(),
+        &root.key("remote_write"),
+        &ctx,
+    )
+    .map_err(|e| src.located(e))?;
+    let remote_read = remote_reads(
+        raw.remote_read.unwrap_or_default(),
+        &root.key("remote_read"),
+        &ctx,
+    )
+    .map_err(|e| src.located(e))?;
     Ok(PrometheusConfig {
         global,
-        scrape_configs: Vec::new(),
-        scrape_config_files: raw.scrape_config_files.unwrap_or_default(),
-        rule_files: raw.rule_files.unwrap_or_default(),
-        alerting: AlertingConfig::default(),
-        remote_write: Vec::new(),
-        remote_read: Vec::new(),
+        scrape_configs: jobs.list,
+        scrape_config_files,
+        rule_files,
+        alerting,
+        remote_write,
+        remote_read,
         storage: raw.storage,
         tracing: raw.tracing,
         runtime: raw.runtime,
         otlp: raw.otlp,
-        base_dir: std::path::PathBuf::new(),
+        base_dir: base_dir.to_path_buf(),
         original: text.to_string(),
     })
 }
 
-/// Reads and parses a `prometheus.yml`. Errors name the file and line.
+/// The jobs read so far and where each name was first seen.
+#[derive(Default)]
+struct Jobs {
+    list: Vec<ScrapeConfig>,
+    first_seen: Vec<String>,
+}
+
+impl Jobs {
+    fn add(&mut self, job: ScrapeConfig, src: &Source<'_>, at: &At) -> Result<(), ConfigError> {
+        if let Some(i) = self.list.iter().position(|j| j.job_name == job.job_name) {
+            let e = Invalid {
+                at: at.key("job_name"),
+                message: format!(
+                    "found multiple scrape configs with job name {:?}, first found at {}",
+                    job.job_name, self.first_seen[i]
+                ),
+            };
+            return Err(src.located(e));
+        }
+        let line = locate::line_of(src.text, &at.key("job_name"));
+        let place = match line {
+            Some(l) => format!("{}:{l}", src.origin),
+            None => src.origin.to_string(),
+        };
+        self.first_seen.push(place);
+        self.list.push(job);
+        Ok(())
+    }
+
+    /// Appends the jobs of one `scrape_config_files` file; its relative
+    /// paths start at its own directory, as in Prometheus.
+    fn add_file(
+        &mut self,
+        file: &Path,
+        defaults: &JobDefaults,
+        ctx: &Ctx,
+    ) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        let origin = file.display().to_string();
+        let src = Source {
+            origin: &origin,
+            text: &text,
+        };
+        let raw: RawScrapeConfigFile = serde_yaml::from_str::<Option<RawScrapeConfigFile>>(&text)
+            .map_err(|e| src.yaml(&e))?
+            .unwrap_or_default();
+        let file_ctx = Ctx {
+            base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ..ctx.clone()
+        };
+        let root = At::default().key("scrape_configs");
+        for (i, sc) in raw
+            .scrape_configs
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let at = root.index(i);
+            let job = scrape_config(sc, &at, defaults, &file_ctx).map_err(|e| src.located(e))?;
+            self.add(job, &src, &at)?;
+        }
+        Ok(())
+    }
+}
+
+/// Files matching a `scrape_config_files` pattern, sorted.
+fn glob_files(pattern: &Path, origin: &str) -> Result<Vec<PathBuf>, ConfigError> {
+    let text = pattern.to_string_lossy();
+    let bad = |message: String| ConfigError::Invalid {
+        origin: origin.to_string(),
+        message,
+    };
+    let paths = glob::glob(&text).map_err(|e| {
+        bad(format!(
+            "error retrieving scrape config files for {text:?}: {e}"
+        ))
+    })?;
+    let mut files = Vec::new();
+    for p in paths {
+        files.push(
+            p.map_err(|e| bad(format!("cannot read scrape config files for {text:?}: {e}")))?,
+        );
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads and parses a `prometheus.yml`; relative paths start at its
+/// directory. Errors name the file and line.
 pub fn load_prometheus_config(path: impl AsRef<Path>) -> Result<PrometheusConfig, ConfigError> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_prometheus_config(&text, &path.display().to_string())
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse_prometheus_config_in(&text, &path.display().to_string(), &base_dir)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<PrometheusConfig, String> {
-        parse_prometheus_config(text, "prometheus.yml").map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn empty_and_minimal_configs_are_accepted() {
-        for text in ["", "# only a comment\n", "global: {}\nscrape_configs: []\n"] {
-            let c = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-            assert_eq!(c.global, GlobalConfig::default());
-            assert!(c.scrape_configs.is_empty());
-            assert_eq!(c.original, text);
-        }
-        let c = parse("global:\nscrape_configs:\n").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.global.evaluation_interval, Duration::from_secs(60));
-    }
-
-    #[test]
-    fn global_fields_and_defaults() {
-        let text = r#"
-global:
-  scrape_interval: 15s
-  evaluation_interval: 30s
-  query_log_file: /tmp/q.log
-  external_labels:
-    replica: a
-    cluster: eu
-  scrape_protocols: [OpenMetricsText1.0.0, PrometheusText0.0.4]
-rule_files: ["rules/*.yml"]
-scrape_configs:
-  - job_name: prometheus
-    static_configs:
-      - targets: ["localhost:9090"]
-alerting:
-  alertmanagers: []
-remote_write:
-  - url: http://x/api/v1/write
-storage:
-  tsdb:
-    out_of_order_time_window: 0s
-"#;
-        let c = parse(text).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.global.scrape_interval, Duration::from_secs(15));
-        assert_eq!(c.global.scrape_timeout, Duration::from_secs(10));
-        assert_eq!(c.global.evaluation_interval, Duration::from_secs(30));
-        assert_eq!(c.global.external_labels.len(), 2);
-        assert_eq!(c.global.query_log_file, "/tmp/q.log");
-        assert!(c.global.other.contains_key("scrape_protocols"));
-        assert_eq!(c.scrape_configs.len(), 1);
-        assert_eq!(c.rule_files, vec!["rules/*.yml"]);
-        assert_eq!(c.remote_write.len(), 1);
-        assert!(c.alerting.is_some() && c.storage.is_some());
-        // A short scrape interval caps the default timeout.
-        let c = parse("global: {scrape_interval: 5s}\n").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.global.scrape_timeout, Duration::from_secs(5));
-    }
-
-    #[test]
-    fn unknown_fields_are_named_with_line() {
-        let e = parse("global:\n  scrape_interval: 15s\n  evaluation_intervall: 1m\n")
-            .err()
-            .unwrap_or_default();
-        assert!(e.starts_with("prometheus.yml:3:"), "{e}");
-        assert!(e.contains("evaluation_intervall"), "{e}");
-        let e = parse("global: {}\nscrape_config: []\n")
-            .err()
-            .unwrap_or_default();
-        assert!(e.starts_with("prometheus.yml:2:"), "{e}");
-        assert!(e.contains("unknown field `scrape_config`"), "{e}");
-    }
-
-    #[test]
-    fn invalid_values() {
-        let e = parse("global:\n  scrape_interval: 15x\n")
-            .err()
-            .unwrap_or_default();
-        assert!(e.contains("invalid duration"), "{e}");
-        assert!(e.starts_with("prometheus.yml:2"), "{e}");
-        let e = parse("global: {scrape_interval: 5s, scrape_timeout: 10s}\n")
-            .err()
-            .unwrap_or_default();
-        assert!(
-            e.contains("scrape timeout greater than scrape interval"),
-            "{e}"
-        );
-        assert!(parse("scrape_configs: [1]\n").is_err());
-        assert!(parse("global: [\n").is_err());
-        assert!(parse("global: {external_labels: {__x: y}}\n").is_err());
-    }
-}
+mod tests;

@@ -10,7 +10,8 @@ use crate::relabel::RelabelConfig;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteWriteConfig {
     pub url: String,
-    /// Unique among remote_write entries; default: a hash of the config.
+    /// Unique among remote_write entries; default: the first six hex
+    /// digits of an MD5 of the entry (like Prometheus, not byte-identical).
     pub name: String,
     /// Default 30s.
     pub remote_timeout: Duration,
@@ -40,7 +41,8 @@ pub struct QueueConfig {
     pub min_backoff: Duration,
     /// Default 5s.
     pub max_backoff: Duration,
-    /// Default true.
+    /// Default true: a receiver that asks us to slow down gets the batch
+    /// again later instead of losing it (Prometheus defaults to false).
     pub retry_on_http_429: bool,
     /// 0 = no limit.
     pub sample_age_limit: Duration,
@@ -68,7 +70,7 @@ pub struct MetadataConfig {
     pub send: bool,
     /// Default 1m.
     pub send_interval: Duration,
-    /// Default 500.
+    /// Default 2000, as Prometheus.
     pub max_samples_per_send: usize,
 }
 
@@ -77,7 +79,7 @@ impl Default for MetadataConfig {
         MetadataConfig {
             send: true,
             send_interval: Duration::from_secs(60),
-            max_samples_per_send: 500,
+            max_samples_per_send: 2_000,
         }
     }
 }

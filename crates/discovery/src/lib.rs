@@ -7,11 +7,20 @@
 //! SD config, keeps the latest groups of each, and publishes the merged
 //! view per job on a `watch` channel.
 
+pub mod dns;
+pub mod file;
 pub mod kubernetes;
+mod manager;
+mod static_sd;
+
+pub use manager::{DiscovererFactory, Manager, ManagerOptions, TargetSets};
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
+
+use argus_config::discovery::SdConfig;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -40,4 +49,30 @@ pub trait Discoverer: Send + 'static {
         tx: mpsc::Sender<Vec<TargetGroup>>,
         shutdown: CancellationToken,
     ) -> BoxFuture;
+}
+
+/// Builds the provider for one dynamic SD config. Static configs have no
+/// provider: the [`Manager`] turns them into groups itself. Relative paths
+/// in the config are resolved against `base_dir` (the config file's
+/// directory).
+pub fn new_discoverer(cfg: &SdConfig, base_dir: &Path) -> Result<Box<dyn Discoverer>, String> {
+    match cfg {
+        SdConfig::Static(_) => Err("static configs have no discoverer".to_string()),
+        SdConfig::File(c) => Ok(Box::new(file::FileDiscoverer::new(c, base_dir))),
+        SdConfig::Dns(c) => Ok(Box::new(dns::DnsDiscoverer::new(c))),
+        SdConfig::Kubernetes(c) => kubernetes::new_discoverer(c, base_dir),
+    }
+}
+
+/// Sends `groups` unless `shutdown` comes first. False when the provider
+/// should stop (shutdown, or the receiver is gone).
+pub(crate) async fn send_groups(
+    tx: &mpsc::Sender<Vec<TargetGroup>>,
+    groups: Vec<TargetGroup>,
+    shutdown: &CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        sent = tx.send(groups) => sent.is_ok(),
+    }
 }

@@ -13,6 +13,12 @@
 //! example), so a scraper that wants Prometheus's leniency uses
 //! [`Validation::Syntax`].
 //!
+//! Metadata lines come out as [`Entry::Help`], [`Entry::Type`] and
+//! [`Entry::Unit`] with the family name; [`MetadataTable`] keeps them per
+//! family across scrapes for `/api/v1/metadata`. [`decode_body`] undoes
+//! `Content-Encoding: gzip` and applies the body size limit, and
+//! [`Format::from_content_type`] picks the parser.
+//!
 //! ```
 //! use argus_exposition::{Entry, Format, Parser};
 //!
@@ -30,7 +36,9 @@
 //! # Ok::<(), argus_exposition::ParseError>(())
 //! ```
 
+mod body;
 mod labels;
+mod metadata;
 mod number;
 mod parser;
 mod scan;
@@ -39,7 +47,9 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use body::{BodyError, decode_body, gunzip_into};
 pub use labels::LabelPairs;
+pub use metadata::{FamilyMetadata, MetadataTable};
 pub use parser::{Entry, Exemplar, Parser, SampleRef};
 
 /// The text format of a body.
@@ -65,9 +75,10 @@ impl Format {
     }
 }
 
-/// How much of the OpenMetrics specification the parser enforces. The
-/// Prometheus text format has no semantic rules to enforce, so this only
-/// matters for [`Format::OpenMetrics`].
+/// How much of the OpenMetrics specification the parser enforces. For the
+/// Prometheus text format the only semantic rule is one `# TYPE` line per
+/// family, which [`Validation::Syntax`] does not check (Prometheus's scrape
+/// parser does not either).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Validation {
     /// Syntax plus every semantic rule of OpenMetrics 1.0, as its reference

@@ -59,26 +59,28 @@ pub struct SampleRef<'a> {
     pub line: usize,
     /// The OpenMetrics exemplar written after the sample, if any.
     pub exemplar: Option<Exemplar<'a>>,
-    /// The text between the braces, validated.
-    label_block: &'a str,
+    /// The text between the braces, validated (as bytes: the str is only
+    /// made when asked for, so the cache-hit path skips that check).
+    label_block: &'a [u8],
 }
 
 impl<'a> SampleRef<'a> {
     /// Full label set including `__name__`, unescaped. Labels with an empty
     /// value are dropped, as Prometheus does. Errors on duplicate label names.
     pub fn labels(&self) -> Result<Labels, ParseError> {
-        labels::build(Some(self.name), self.label_block, self.line)
+        labels::build(Some(self.name), self.label_block(), self.line)
     }
 
     /// The labels as written (without `__name__`), values unescaped; borrows
     /// unless a value contains an escape.
     pub fn label_pairs(&self) -> LabelPairs<'a> {
-        LabelPairs::new(self.label_block)
+        LabelPairs::new(self.label_block())
     }
 
     /// The raw text between the braces of the label block ("" without one).
     pub fn label_block(&self) -> &'a str {
-        self.label_block
+        // Validated as UTF-8 by the parser, so this never falls back.
+        std::str::from_utf8(self.label_block).unwrap_or_default()
     }
 }
 
@@ -114,6 +116,10 @@ enum State {
 #[derive(Debug)]
 pub struct Parser<'a> {
     input: &'a [u8],
+    /// `input` as text when it is valid UTF-8 throughout (checked once, at
+    /// memory speed), so names become &str by slicing instead of a check
+    /// per sample.
+    text: Option<&'a str>,
     /// Start of the next line.
     pos: usize,
     /// Number of the next line.
@@ -142,6 +148,7 @@ impl<'a> Parser<'a> {
     pub fn new(input: &'a [u8], format: Format) -> Parser<'a> {
         Parser {
             input,
+            text: std::str::from_utf8(input).ok(),
             pos: 0,
             line: 1,
             format,
@@ -186,6 +193,17 @@ impl<'a> Parser<'a> {
             Ok(Some(_)) => {}
         }
         step
+    }
+
+    /// [`ascii`] for a slice of the input, without re-checking it.
+    fn ascii_in_input(&self, s: &'a [u8]) -> &'a str {
+        let Some(text) = self.text else {
+            return ascii(s);
+        };
+        // `s` lies within `input`, so the difference is its offset.
+        let start = (s.as_ptr() as usize).wrapping_sub(self.input.as_ptr() as usize);
+        text.get(start..start.wrapping_add(s.len()))
+            .unwrap_or_else(|| ascii(s))
     }
 
     fn next_line(&mut self) -> (&'a [u8], usize) {
@@ -242,7 +260,7 @@ impl<'a> Parser<'a> {
         if full {
             self.validator.sample(&Facts {
                 name: sample.name,
-                block: sample.label_block,
+                block: sample.label_block(),
                 line_bytes: line,
                 spans: &self.spans,
                 value: sample.value,
@@ -397,7 +415,7 @@ impl<'a> Parser<'a> {
                 String::from_utf8_lossy(rest)
             ))
         })?;
-        if !self.typed.insert(family) {
+        if self.validation == Validation::Full && !self.typed.insert(family) {
             return Err(err(format!(
                 "second TYPE line for metric family \"{family}\""
             )));
@@ -420,7 +438,7 @@ impl<'a> Parser<'a> {
                 None => "missing metric name".to_string(),
             });
         }
-        let name = ascii(&line[..name_end]);
+        let name = self.ascii_in_input(&line[..name_end]);
         let mut i = name_end;
         if text {
             // The text format allows blanks before the label block too.
@@ -430,12 +448,14 @@ impl<'a> Parser<'a> {
             }
         }
         let mut series_end = name_end;
-        let mut block = "";
+        let mut block: &[u8] = b"";
         self.spans.clear();
         if line.get(i) == Some(&b'{') {
-            let close = label_block(line, i, text, &mut self.spans)?;
-            block = std::str::from_utf8(&line[i + 1..close - 1])
-                .map_err(|_| "label values are not valid utf-8".to_string())?;
+            let (close, ascii) = label_block(line, i, text, &mut self.spans)?;
+            block = &line[i + 1..close - 1];
+            if !ascii && std::str::from_utf8(block).is_err() {
+                return Err("label values are not valid utf-8".to_string());
+            }
             if let Some(d) = duplicate_label(line, &self.spans, &mut self.dup_scratch) {
                 return Err(format!(
                     "duplicate label name \"{}\"",
@@ -515,7 +535,7 @@ impl<'a> Parser<'a> {
         }
         let open = h + 2;
         self.exemplar_spans.clear();
-        let close = label_block(line, open, false, &mut self.exemplar_spans)
+        let (close, _) = label_block(line, open, false, &mut self.exemplar_spans)
             .map_err(|m| format!("invalid exemplar: {m}"))?;
         let block = std::str::from_utf8(&line[open + 1..close - 1])
             .map_err(|_| "exemplar label values are not valid utf-8".to_string())?;

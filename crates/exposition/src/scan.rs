@@ -115,20 +115,23 @@ pub(crate) struct LabelSpan {
 }
 
 /// Scans the label block whose `{` is at `open`, appending its pairs to
-/// `spans`, and returns the index just past the `}`. `lenient` selects the
-/// Prometheus text rules (blanks between tokens, a trailing comma) over the
-/// exact OpenMetrics grammar.
+/// `spans`, and returns the index just past the `}` and whether the block is
+/// all ASCII (so the caller can skip UTF-8 validation, which costs as much as
+/// the scan itself). `lenient` selects the Prometheus text rules (blanks
+/// between tokens, a trailing comma) over the exact OpenMetrics grammar.
 pub(crate) fn label_block(
     line: &[u8],
     open: usize,
     lenient: bool,
     spans: &mut Vec<LabelSpan>,
-) -> Result<usize, String> {
+) -> Result<(usize, bool), String> {
     let ws = |i: usize| if lenient { skip_blanks(line, i) } else { i };
     let mut i = ws(open + 1);
     if line.get(i) == Some(&b'}') {
-        return Ok(i + 1);
+        return Ok((i + 1, true));
     }
+    // Names are ASCII by grammar; only value bytes can set the high bit.
+    let mut high = 0u8;
     loop {
         let name_start = i;
         let name_end = label_name_end(line, i);
@@ -161,9 +164,13 @@ pub(crate) fn label_block(
                 Some(b'"') => break,
                 Some(b'\\') if i + 1 < line.len() => {
                     escaped = true;
+                    high |= line[i + 1];
                     i += 2;
                 }
-                Some(_) => i += 1,
+                Some(&c) => {
+                    high |= c;
+                    i += 1;
+                }
                 None => {
                     return Err(format!(
                         "unterminated value of label \"{}\"",
@@ -182,10 +189,10 @@ pub(crate) fn label_block(
             Some(b',') => {
                 i = ws(i + 1);
                 if lenient && line.get(i) == Some(&b'}') {
-                    return Ok(i + 1);
+                    return Ok((i + 1, high < 0x80));
                 }
             }
-            Some(b'}') => return Ok(i + 1),
+            Some(b'}') => return Ok((i + 1, high < 0x80)),
             None => return Err("unterminated label set".to_string()),
             Some(&c) => {
                 return Err(format!(

@@ -377,6 +377,14 @@ fn syntax_validation_is_lenient_about_semantics() {
         parse("a  1\n# EOF\n"),
         Some("line 1: missing value (exactly one space must precede it)".to_string())
     );
+    // Prometheus's text parser takes a repeated TYPE line; so does Syntax.
+    let repeated = "# TYPE a gauge\na 1\n# TYPE a counter\na 2\n";
+    let types = Parser::new(repeated.as_bytes(), Format::PrometheusText)
+        .with_validation(Validation::Syntax)
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")))
+        .filter(|e| matches!(e, Entry::Type { .. }))
+        .count();
+    assert_eq!(types, 2);
 }
 
 #[test]
@@ -432,5 +440,24 @@ fn arbitrary_bytes_never_panic() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn non_ascii_values_with_and_without_a_valid_body() {
+    // The second body is not UTF-8 as a whole (a comment), which takes the
+    // parser off its whole-body fast path; both must give the same sample.
+    for body in [
+        &b"# a comment\nm{v=\"\xc3\xa9\\\"\"} 1\n"[..],
+        &b"# \xff comment\nm{v=\"\xc3\xa9\\\"\"} 1\n"[..],
+    ] {
+        let mut p = Parser::new(body, Format::PrometheusText);
+        let Ok(Some(Entry::Sample(s))) = p.next_entry() else {
+            panic!("no sample in {body:?}");
+        };
+        assert_eq!(s.name, "m");
+        assert_eq!(s.label_block(), "v=\"\u{e9}\\\"\"");
+        let labels = s.labels().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(labels.get("v"), Some("\u{e9}\""));
     }
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use argus_exposition::{Entry, Format, ParseError, Parser, Validation};
+use argus_exposition::{Entry, Format, ParseError, Parser, Validation, decode_body};
 
 /// Correct verdicts out of the 211 cases. Raise it when more pass; never lower
 /// it.
@@ -103,6 +103,40 @@ fn sample_body(name: &str) -> Vec<u8> {
     fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Sample and metadata lines counted without the parser: every line that is
+/// neither blank nor a comment is a sample; `# HELP`, `# TYPE` and `# UNIT`
+/// lines are metadata.
+fn count_lines(body: &[u8]) -> (usize, usize) {
+    let (mut samples, mut metadata) = (0, 0);
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with(b"#") {
+            let words: Vec<&[u8]> = line.split(|&b| b == b' ').take(2).collect();
+            if matches!(words.get(1), Some(&(b"HELP" | b"TYPE" | b"UNIT"))) {
+                metadata += 1;
+            }
+        } else {
+            samples += 1;
+        }
+    }
+    (samples, metadata)
+}
+
+/// The format a sample body is served with, from its name (the folder has
+/// no Content-Type records): `*.om.txt` is OpenMetrics, `*.prom.txt` text.
+fn format_from_name(name: &str) -> Option<Format> {
+    if name.ends_with(".om.txt") {
+        Some(Format::OpenMetrics)
+    } else if name.ends_with(".prom.txt") {
+        Some(Format::PrometheusText)
+    } else {
+        None
+    }
+}
+
 #[test]
 fn realistic_bodies_parse() {
     let dir = shared("exposition-samples");
@@ -113,24 +147,63 @@ fn realistic_bodies_parse() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let format = if name.ends_with(".om.txt") {
-            Format::OpenMetrics
-        } else if name.ends_with(".prom.txt") {
-            Format::PrometheusText
-        } else {
+        let Some(format) = format_from_name(&name) else {
             continue;
         };
         let body = sample_body(&name);
         // Syntax is what a scraper checks; every real body must pass it.
-        let samples =
-            parse_all(&body, format, Validation::Syntax).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut parser = Parser::new(&body, format).with_validation(Validation::Syntax);
+        let (mut samples, mut metadata) = (0, 0);
+        while let Some(entry) = parser
+            .next_entry()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+        {
+            match entry {
+                Entry::Sample(s) => {
+                    s.labels().unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert!(
+                        s.series.starts_with(s.name.as_bytes()),
+                        "{name}: line {}",
+                        s.line
+                    );
+                    samples += 1;
+                }
+                Entry::Help { family, .. }
+                | Entry::Type { family, .. }
+                | Entry::Unit { family, .. } => {
+                    assert!(!family.is_empty(), "{name}: metadata without a family");
+                    metadata += 1;
+                }
+                Entry::Eof => {}
+            }
+        }
+        let (want_samples, want_metadata) = count_lines(&body);
         assert!(samples > 0, "{name}: no samples");
+        assert_eq!(samples, want_samples, "{name}: samples");
+        assert_eq!(metadata, want_metadata, "{name}: metadata entries");
         seen += 1;
     }
     assert!(
         seen >= 4,
         "expected at least 4 sample bodies in {}",
         dir.display()
+    );
+}
+
+#[test]
+fn gzipped_body_parses_like_the_plain_one() {
+    let body = sample_body("alltypes.237mfs.prom.txt");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &body).unwrap_or_else(|e| panic!("{e}"));
+    let compressed = gz.finish().unwrap_or_else(|e| panic!("{e}"));
+    let mut scratch = Vec::new();
+    let decoded =
+        decode_body(&compressed, Some("gzip"), 0, &mut scratch).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(decoded, &body[..]);
+    let format = Format::from_content_type("text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        parse_all(decoded, format, Validation::Syntax).ok(),
+        Some(count_lines(&body).0)
     );
 }
 

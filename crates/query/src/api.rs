@@ -58,8 +58,12 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
             get(label_values).options(preflight),
         )
         .route("/api/v1/metadata", get(metadata).options(preflight))
-        // Placeholders until scraping and rules exist: empty, well-shaped.
         .route("/api/v1/targets", get(targets).options(preflight))
+        .route(
+            "/api/v1/targets/metadata",
+            get(targets_metadata).options(preflight),
+        )
+        // Placeholders until rules exist: empty, well-shaped.
         .route("/api/v1/rules", get(rules).options(preflight))
         .route("/api/v1/alerts", get(alerts).options(preflight))
         // CORS preflight, as upstream's `OPTIONS /*path`.
@@ -473,24 +477,49 @@ async fn label_values_inner(
     .await
 }
 
-async fn metadata(p: Params) -> Response {
-    for key in ["limit", "limit_per_metric"] {
-        let v = p.value(key);
-        if !v.is_empty() && v.parse::<i64>().is_err() {
-            return ApiError::bad_data(format!("{key} must be a number")).into_response();
-        }
+async fn metadata(State(st): St, p: Params) -> Response {
+    match crate::targets::metric_metadata_json(scrape_source(&st), &p) {
+        Ok(data) => success(&data, &Notes::default()),
+        Err(e) => e.into_response(),
     }
-    // Metric metadata comes with scraping.
-    success("{}", &Notes::default())
+}
+
+fn scrape_source(st: &ApiState) -> &dyn crate::targets::ScrapeStatusSource {
+    match &st.scrape {
+        Some(s) => s.as_ref(),
+        None => &NoTargets,
+    }
+}
+
+async fn targets_metadata(State(st): St, p: Params) -> Response {
+    match crate::targets::target_metadata_json(scrape_source(&st), &p) {
+        Ok(data) => success(&data, &Notes::default()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The scrape status of a server that scrapes nothing.
+struct NoTargets;
+
+impl crate::targets::ScrapeStatusSource for NoTargets {
+    fn active_targets(&self) -> Vec<crate::targets::TargetInfo> {
+        Vec::new()
+    }
+    fn dropped_targets(&self) -> Vec<crate::targets::DroppedTargetInfo> {
+        Vec::new()
+    }
+    fn target_metadata(&self) -> Vec<crate::targets::TargetMetadataInfo> {
+        Vec::new()
+    }
 }
 
 async fn preflight() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn targets() -> Response {
+async fn targets(State(st): St, p: Params) -> Response {
     success(
-        r#"{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}"#,
+        &crate::targets::targets_json(scrape_source(&st), &st.external_host, &p),
         &Notes::default(),
     )
 }

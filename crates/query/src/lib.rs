@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod params;
 pub mod response;
 pub mod status;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,10 @@ use tokio::sync::Semaphore;
 
 pub use metrics::ApiMetrics;
 pub use status::{BuildInfo, HeadStats, TsdbStat, TsdbStatus, TsdbStatusSource};
+pub use targets::{
+    DroppedTargetInfo, ExternalHost, MetricMetadataInfo, ScrapeStatusSource, TargetInfo,
+    TargetMetadataInfo,
+};
 
 /// What a successful configuration reload produces.
 pub struct Reloaded {
@@ -61,6 +66,10 @@ pub struct ApiOptions {
     pub lifecycle: Option<Arc<dyn Lifecycle>>,
     /// Registry served at `/metrics`; the API adds its own metrics to it.
     pub registry: Registry,
+    /// Targets and metadata; `None` answers empty lists.
+    pub scrape: Option<Arc<dyn ScrapeStatusSource>>,
+    /// How `globalUrl` names local targets.
+    pub external_host: ExternalHost,
 }
 
 struct ConfigState {
@@ -82,6 +91,8 @@ pub struct ApiState {
     tsdb: Option<Arc<dyn TsdbStatusSource>>,
     lifecycle: Option<Arc<dyn Lifecycle>>,
     registry: Registry,
+    scrape: Option<Arc<dyn ScrapeStatusSource>>,
+    external_host: ExternalHost,
     metrics: ApiMetrics,
     start_time_ms: i64,
     ready: AtomicBool,
@@ -112,6 +123,8 @@ impl ApiState {
             tsdb: opts.tsdb,
             lifecycle: opts.lifecycle,
             registry,
+            scrape: opts.scrape,
+            external_host: opts.external_host,
             metrics,
             start_time_ms: now,
             ready: AtomicBool::new(false),

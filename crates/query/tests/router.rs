@@ -64,6 +64,8 @@ fn state(storage: Arc<SlowStorage>, max_concurrency: usize) -> Arc<ApiState> {
         tsdb: None,
         lifecycle: None,
         registry: Registry::default(),
+        scrape: None,
+        external_host: argus_query::ExternalHost::default(),
     });
     s.set_ready(true);
     s

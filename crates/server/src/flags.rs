@@ -29,6 +29,9 @@ pub struct ServerArgs {
     /// Enable shutdown and reload via HTTP request.
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
+    /// Accept remote-write requests at /api/v1/write.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub enable_remote_write_receiver: bool,
     /// The maximum lookback duration for retrieving metrics during
     /// expression evaluations and federation.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
@@ -105,6 +108,10 @@ pub(crate) fn flag_map(a: &ServerArgs, log_level: &str) -> BTreeMap<String, Stri
         ("storage.tsdb.wal-fsync", a.wal_fsync.clone()),
         ("web.listen-address", a.listen_address.clone()),
         ("web.enable-lifecycle", a.enable_lifecycle.to_string()),
+        (
+            "web.enable-remote-write-receiver",
+            a.enable_remote_write_receiver.to_string(),
+        ),
         ("query.lookback-delta", a.lookback_delta.clone()),
         ("query.timeout", a.query_timeout.clone()),
         ("query.max-samples", a.max_samples.to_string()),

@@ -4,6 +4,7 @@
 //! Prometheus's flags, lifecycle endpoints and graceful shutdown.
 
 mod flags;
+mod scrape_status;
 mod tsdb;
 
 use std::future::Future;
@@ -13,12 +14,16 @@ use std::time::Duration;
 
 use argus_config::ConfigError;
 use argus_config::prometheus::{PrometheusConfig, load_prometheus_config};
+use argus_model::Appendable;
 use argus_model::labels::Labels;
 use argus_promql::{Engine, EngineOptions};
-use argus_query::{ApiOptions, ApiState, BuildInfo, Lifecycle, Reloaded};
+use argus_query::{ApiOptions, ApiState, BuildInfo, ExternalHost, Lifecycle, Reloaded};
+use argus_remote::RemoteWriteManager;
+use argus_scrape::ScrapeManager;
 use argus_tsdb::{Db, DbOptions, TsdbError, WalOptions};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub use flags::ServerArgs;
 
@@ -102,11 +107,39 @@ fn external_labels(cfg: &PrometheusConfig) -> Labels {
     Labels::from_pairs(&pairs)
 }
 
+/// The parts that follow the configuration file: service discovery,
+/// scraping and remote write.
+struct Pipeline {
+    discovery: Mutex<argus_discovery::Manager>,
+    scrape: Arc<ScrapeManager>,
+    remote: Arc<RemoteWriteManager>,
+}
+
+impl Pipeline {
+    /// Points every part at `cfg`. Scrape pools change first so that the
+    /// target groups discovery publishes next find their pool.
+    fn apply(&self, cfg: &PrometheusConfig) {
+        self.scrape.apply_config(cfg);
+        let jobs = cfg
+            .scrape_configs
+            .iter()
+            .map(|sc| (sc.job_name.clone(), sc.service_discovery.clone()))
+            .collect();
+        match self.discovery.lock() {
+            Ok(mut d) => d.apply_config(jobs, &cfg.base_dir),
+            Err(p) => p.into_inner().apply_config(jobs, &cfg.base_dir),
+        }
+        self.remote
+            .apply_config(&cfg.remote_write, &external_labels(cfg));
+    }
+}
+
 /// `/-/reload`, SIGHUP and `/-/quit`.
 struct ServerLifecycle {
     config_file: PathBuf,
     flags: flags::Parsed,
     current: Mutex<PrometheusConfig>,
+    pipeline: Arc<Pipeline>,
     quit: watch::Sender<bool>,
 }
 
@@ -125,6 +158,7 @@ impl Lifecycle for ServerLifecycle {
                         "external labels changed; new blocks use them after a restart"
                     );
                 }
+                self.pipeline.apply(&cfg);
                 let engine = Engine::new(engine_options(&self.flags, &cfg));
                 let yaml = cfg.original.clone();
                 *cur = cfg;
@@ -204,15 +238,35 @@ pub async fn run(
 
     let engine = Engine::new(engine_options(&f, &config));
     let (quit_tx, quit_rx) = watch::channel(false);
+
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(tsdb::TsdbCollector::new(db.clone())));
+    let storage: Arc<dyn Appendable> = db.clone();
+    let receiver = args
+        .enable_remote_write_receiver
+        .then(|| argus_remote::receiver_router(storage.clone(), &mut registry));
+
+    // Discovery feeds scraping; both stop with `background`.
+    let background = CancellationToken::new();
+    let scrape = ScrapeManager::new(storage, &mut registry);
+    let (discovery, target_sets) = argus_discovery::Manager::new(background.clone());
+    let remote = RemoteWriteManager::new(db.wal().dir().to_path_buf(), &mut registry);
+    let pipeline = Arc::new(Pipeline {
+        discovery: Mutex::new(discovery),
+        scrape: scrape.clone(),
+        remote: remote.clone(),
+    });
+    pipeline.apply(&config);
+    let scraping = tokio::spawn(scrape.clone().run(target_sets, background.clone()));
+
     let lifecycle = Arc::new(ServerLifecycle {
         config_file: config_file.clone(),
         flags: f.clone(),
         current: Mutex::new(config.clone()),
+        pipeline: pipeline.clone(),
         quit: quit_tx.clone(),
     });
 
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(tsdb::TsdbCollector::new(db.clone())));
     let state = ApiState::new(ApiOptions {
         storage: db.clone(),
         engine,
@@ -231,6 +285,8 @@ pub async fn run(
             .enable_lifecycle
             .then(|| lifecycle.clone() as Arc<dyn Lifecycle>),
         registry,
+        scrape: Some(Arc::new(scrape_status::ScrapeStatus(scrape.clone()))),
+        external_host: ExternalHost::from_listen_address(&args.listen_address),
     });
 
     let addr = flags::listen_addr(&args.listen_address);
@@ -255,7 +311,8 @@ pub async fn run(
             let _ = quit_tx.send(true);
         });
     }
-    let app = argus_query::router(state.clone());
+    let mut app = argus_query::router(state.clone());
+    app = app.merge(receiver.unwrap_or_else(receiver_disabled));
     state.set_ready(true);
     tracing::info!(address = %local, "server is ready to receive web requests");
 
@@ -281,6 +338,11 @@ pub async fn run(
         }
     };
 
+    // Scraping stops before the last WAL sync so every appended sample is
+    // in it; queues get a short time to send what they hold.
+    background.cancel();
+    let _ = scraping.await;
+    remote.stop().await;
     let _ = stop_tx.send(true);
     let _ = hup.await;
     let _ = compactor.await;
@@ -293,6 +355,20 @@ pub async fn run(
     }
     tracing::info!("tsdb closed; see you next time");
     served
+}
+
+/// `/api/v1/write` without `--web.enable-remote-write-receiver`: 404 with
+/// the reason, as Prometheus.
+fn receiver_disabled() -> axum::Router {
+    axum::Router::new().route(
+        "/api/v1/write",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::NOT_FOUND,
+                "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n",
+            )
+        }),
+    )
 }
 
 async fn compaction_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {

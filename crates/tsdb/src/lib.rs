@@ -4,6 +4,7 @@
 pub mod db;
 pub mod head;
 pub mod wal;
+pub mod wal_watch;
 
 pub use db::{Appender, CommitStats, Db, DbOptions, OpenStats, TsdbError};
 pub use head::{AppendError, Head};

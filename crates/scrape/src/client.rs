@@ -1,0 +1,285 @@
+//! The HTTP client of a scrape pool, built from the job's `HttpClientConfig`.
+
+use std::path::{Path, PathBuf};
+
+use argus_config::http::{HttpClientConfig, TlsConfig};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// Redirects followed when `follow_redirects` is on, as Go's client.
+const MAX_REDIRECTS: usize = 10;
+
+/// A pool's client and the per-request settings that go with it.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolClient {
+    pub client: reqwest::Client,
+    /// `http_headers`, fixed for the pool.
+    pub headers: HeaderMap,
+    auth: AuthSource,
+}
+
+/// Where the Authorization header comes from; files are read at each
+/// scrape so rotated credentials take effect without a reload.
+#[derive(Debug, Clone)]
+enum AuthSource {
+    None,
+    Basic {
+        username: String,
+        username_file: Option<PathBuf>,
+        password: String,
+        password_file: Option<PathBuf>,
+    },
+    Authorization {
+        kind: String,
+        credentials: String,
+        credentials_file: Option<PathBuf>,
+    },
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn read_secret(path: &Path, what: &str) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("unable to read {what} file {}: {e}", path.display()))
+}
+
+fn read_pem(
+    inline: &Option<String>,
+    file: &Option<PathBuf>,
+    base: &Path,
+    what: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    if let Some(text) = inline {
+        return Ok(Some(text.as_bytes().to_vec()));
+    }
+    match file {
+        Some(f) => {
+            let path = resolve(base, f);
+            std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| format!("unable to read {what} file {}: {e}", path.display()))
+        }
+        None => Ok(None),
+    }
+}
+
+fn tls_version(v: &str) -> Result<reqwest::tls::Version, String> {
+    Ok(match v {
+        "TLS10" => reqwest::tls::Version::TLS_1_0,
+        "TLS11" => reqwest::tls::Version::TLS_1_1,
+        "TLS12" => reqwest::tls::Version::TLS_1_2,
+        "TLS13" => reqwest::tls::Version::TLS_1_3,
+        other => return Err(format!("unknown TLS version: {other}")),
+    })
+}
+
+fn apply_tls(
+    mut b: reqwest::ClientBuilder,
+    tls: &TlsConfig,
+    base: &Path,
+) -> Result<reqwest::ClientBuilder, String> {
+    if let Some(ca) = read_pem(&tls.ca, &tls.ca_file, base, "ca")? {
+        let certs = reqwest::Certificate::from_pem_bundle(&ca)
+            .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+        b = b.tls_certs_only(certs);
+    }
+    let cert = read_pem(&tls.cert, &tls.cert_file, base, "cert")?;
+    let key_inline = tls.key.as_ref().map(|k| k.0.clone());
+    let key = read_pem(&key_inline, &tls.key_file, base, "key")?;
+    match (cert, key) {
+        (Some(mut cert), Some(key)) => {
+            cert.push(b'\n');
+            cert.extend_from_slice(&key);
+            let id = reqwest::Identity::from_pem(&cert)
+                .map_err(|e| format!("unable to use specified client cert and key: {e}"))?;
+            b = b.identity(id);
+        }
+        (None, None) => {}
+        _ => return Err("client cert and key must be configured together".to_string()),
+    }
+    if tls.insecure_skip_verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    if let Some(v) = &tls.min_version {
+        b = b.tls_version_min(tls_version(v)?);
+    }
+    if let Some(v) = &tls.max_version {
+        b = b.tls_version_max(tls_version(v)?);
+    }
+    Ok(b)
+}
+
+impl PoolClient {
+    pub fn new(cfg: &HttpClientConfig, base: &Path) -> Result<PoolClient, String> {
+        let mut b = reqwest::Client::builder()
+            .redirect(if cfg.follow_redirects {
+                reqwest::redirect::Policy::limited(MAX_REDIRECTS)
+            } else {
+                reqwest::redirect::Policy::none()
+            })
+            .pool_max_idle_per_host(2);
+        b = match &cfg.proxy_url {
+            Some(url) => b.proxy(
+                reqwest::Proxy::all(url.as_str()).map_err(|e| format!("invalid proxy_url: {e}"))?,
+            ),
+            None => b.no_proxy(),
+        };
+        b = apply_tls(b, &cfg.tls_config, base)?;
+        let client = b
+            .build()
+            .map_err(|e| format!("unable to build http client: {e}"))?;
+
+        let mut headers = HeaderMap::new();
+        for (name, values) in &cfg.http_headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| format!("invalid http header name {name:?}: {e}"))?;
+            for v in values {
+                let value = HeaderValue::from_str(v)
+                    .map_err(|e| format!("invalid value for http header {name}: {e}"))?;
+                headers.append(name.clone(), value);
+            }
+        }
+
+        let auth = if let Some(a) = &cfg.authorization {
+            AuthSource::Authorization {
+                kind: if a.kind.is_empty() {
+                    "Bearer".to_string()
+                } else {
+                    a.kind.clone()
+                },
+                credentials: a
+                    .credentials
+                    .as_ref()
+                    .map(|s| s.0.clone())
+                    .unwrap_or_default(),
+                credentials_file: a.credentials_file.as_ref().map(|p| resolve(base, p)),
+            }
+        } else if let Some(ba) = &cfg.basic_auth {
+            AuthSource::Basic {
+                username: ba.username.clone(),
+                username_file: ba.username_file.as_ref().map(|p| resolve(base, p)),
+                password: ba
+                    .password
+                    .as_ref()
+                    .map(|s| s.0.clone())
+                    .unwrap_or_default(),
+                password_file: ba.password_file.as_ref().map(|p| resolve(base, p)),
+            }
+        } else {
+            AuthSource::None
+        };
+        Ok(PoolClient {
+            client,
+            headers,
+            auth,
+        })
+    }
+
+    /// The Authorization header value for the next request, reading
+    /// credential files now.
+    pub fn authorization(&self) -> Result<Option<HeaderValue>, String> {
+        let text = match &self.auth {
+            AuthSource::None => return Ok(None),
+            AuthSource::Basic {
+                username,
+                username_file,
+                password,
+                password_file,
+            } => {
+                let user = match username_file {
+                    Some(f) => read_secret(f, "basic auth username")?,
+                    None => username.clone(),
+                };
+                let pass = match password_file {
+                    Some(f) => read_secret(f, "basic auth password")?,
+                    None => password.clone(),
+                };
+                format!("Basic {}", base64(format!("{user}:{pass}").as_bytes()))
+            }
+            AuthSource::Authorization {
+                kind,
+                credentials,
+                credentials_file,
+            } => {
+                let creds = match credentials_file {
+                    Some(f) => read_secret(f, "authorization credentials")?,
+                    None => credentials.clone(),
+                };
+                format!("{kind} {creds}")
+            }
+        };
+        let mut v = HeaderValue::from_str(&text)
+            .map_err(|e| format!("invalid authorization header: {e}"))?;
+        v.set_sensitive(true);
+        Ok(Some(v))
+    }
+}
+
+/// Standard base64 with padding, for basic auth.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("user:pass", "dXNlcjpwYXNz"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn password_file_is_read_per_request() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "one\n").unwrap_or_else(|e| panic!("write: {e}"));
+        let cfg = HttpClientConfig {
+            basic_auth: Some(argus_config::http::BasicAuth {
+                username: "u".to_string(),
+                password_file: Some(PathBuf::from("pw")),
+                ..Default::default()
+            }),
+            follow_redirects: true,
+            ..Default::default()
+        };
+        let c = PoolClient::new(&cfg, dir.path()).unwrap_or_else(|e| panic!("client: {e}"));
+        let first = c.authorization().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first, Some(HeaderValue::from_static("Basic dTpvbmU=")));
+        std::fs::write(&file, "two").unwrap_or_else(|e| panic!("write: {e}"));
+        let second = c.authorization().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second, Some(HeaderValue::from_static("Basic dTp0d28=")));
+    }
+}

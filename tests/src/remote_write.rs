@@ -1,0 +1,229 @@
+//! A remote-write 1.0 client written by hand for the tests, independent of
+//! the code under test: the `prompb.WriteRequest` protobuf encoded field by
+//! field, snappy block compression, and a raw HTTP POST with the headers
+//! Prometheus sends.
+//!
+//! ```text
+//! WriteRequest { 1: repeated TimeSeries }
+//! TimeSeries   { 1: repeated Label, 2: repeated Sample }
+//! Label        { 1: string name, 2: string value }
+//! Sample       { 1: double value, 2: int64 timestamp (ms) }
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::http::HttpResponse;
+
+pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Including `__name__`; sorted by name when encoded.
+    pub labels: Vec<(String, String)>,
+    /// `(timestamp ms, value)`.
+    pub samples: Vec<(i64, f64)>,
+}
+
+impl Series {
+    pub fn new(labels: &[(&str, &str)], samples: Vec<(i64, f64)>) -> Series {
+        Series {
+            labels: labels
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            samples,
+        }
+    }
+}
+
+const WIRE_VARINT: u64 = 0;
+const WIRE_FIXED64: u64 = 1;
+const WIRE_LEN: u64 = 2;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_key(out: &mut Vec<u8>, field: u64, wire: u64) {
+    put_varint(out, (field << 3) | wire);
+}
+
+fn put_len_delimited(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+    put_key(out, field, WIRE_LEN);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// The uncompressed protobuf `WriteRequest`.
+pub fn encode_write_request(series: &[Series]) -> Vec<u8> {
+    let mut request = Vec::new();
+    for s in series {
+        let mut labels = s.labels.clone();
+        // Receivers expect labels sorted by name, as Prometheus sends them.
+        labels.sort();
+        let mut ts = Vec::new();
+        for (name, value) in &labels {
+            let mut label = Vec::new();
+            put_len_delimited(&mut label, 1, name.as_bytes());
+            put_len_delimited(&mut label, 2, value.as_bytes());
+            put_len_delimited(&mut ts, 1, &label);
+        }
+        for &(t, v) in &s.samples {
+            let mut sample = Vec::new();
+            put_key(&mut sample, 1, WIRE_FIXED64);
+            sample.extend_from_slice(&v.to_bits().to_le_bytes());
+            put_key(&mut sample, 2, WIRE_VARINT);
+            // int64 as a varint: negative values as their 64-bit two's complement.
+            put_varint(&mut sample, t as u64);
+            put_len_delimited(&mut ts, 2, &sample);
+        }
+        put_len_delimited(&mut request, 1, &ts);
+    }
+    request
+}
+
+/// Snappy block format (not the framed stream format), as remote write uses.
+pub fn snappy(raw: &[u8]) -> Vec<u8> {
+    snap::raw::Encoder::new()
+        .compress_vec(raw)
+        .expect("snappy compress")
+}
+
+/// The body of a valid remote-write request for `series`.
+pub fn write_body(series: &[Series]) -> Vec<u8> {
+    snappy(&encode_write_request(series))
+}
+
+/// POSTs a valid remote-write request to `/api/v1/write`.
+pub fn send(addr: &str, series: &[Series], timeout: Duration) -> io::Result<HttpResponse> {
+    post(
+        addr,
+        "/api/v1/write",
+        &[
+            ("Content-Type", PROTOBUF_CONTENT_TYPE),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            ("User-Agent", "argus-tests"),
+        ],
+        &write_body(series),
+        timeout,
+    )
+}
+
+/// A raw HTTP/1.1 POST with exactly the given headers (plus Host,
+/// Content-Length and Connection: close), for sending wrong ones on purpose.
+pub fn post(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<HttpResponse> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    s.flush()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+fn parse_response(raw: &[u8]) -> io::Result<HttpResponse> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| bad("bad chunk header"))?;
+        let size = std::str::from_utf8(&b[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .ok_or_else(|| bad("bad chunk size"))?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if b.len() < size + 2 {
+            return Err(bad("short chunk"));
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_prompb_by_hand() {
+        let body = encode_write_request(&[Series::new(&[("__name__", "a")], vec![(1, 1.0)])]);
+        let want: Vec<u8> = vec![
+            0x0a, 0x1c, // timeseries, 28 bytes
+            0x0a, 0x0d, // label, 13 bytes
+            0x0a, 0x08, b'_', b'_', b'n', b'a', b'm', b'e', b'_', b'_', // name
+            0x12, 0x01, b'a', // value
+            0x12, 0x0b, // sample, 11 bytes
+            0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, // value 1.0
+            0x10, 0x01, // timestamp 1
+        ];
+        assert_eq!(body, want);
+        let decoded = snap::raw::Decoder::new()
+            .decompress_vec(&snappy(&body))
+            .expect("snappy round trip");
+        assert_eq!(decoded, want);
+        let mut v = Vec::new();
+        put_varint(&mut v, 300);
+        assert_eq!(v, [0xac, 0x02]);
+    }
+}
