@@ -453,7 +453,8 @@ fn config_errors_and_lifecycle() {
     let err = String::from_utf8_lossy(&out.stderr);
     let want = format!("{}:2:", fx.path("prometheus.yml").display());
     assert!(err.contains(&want), "{want} not in {err}");
-    assert!(err.contains("unknown field `scrape_intervall`"), "{err}");
+    assert!(err.contains("unknown field \"scrape_intervall\""), "{err}");
+    assert!(err.contains("did you mean \"scrape_interval\""), "{err}");
 }
 
 /// Values from the engine, compared as Prometheus would print them.

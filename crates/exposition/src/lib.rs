@@ -14,10 +14,9 @@
 //! [`Validation::Syntax`].
 //!
 //! Metadata lines come out as [`Entry::Help`], [`Entry::Type`] and
-//! [`Entry::Unit`] with the family name; [`MetadataTable`] keeps them per
-//! family across scrapes for `/api/v1/metadata`. [`decode_body`] undoes
-//! `Content-Encoding: gzip` and applies the body size limit, and
-//! [`Format::from_content_type`] picks the parser.
+//! [`Entry::Unit`] with the family name (the scraper keeps them per target
+//! for `/api/v1/metadata`), and [`Format::from_content_type`] picks the
+//! parser for a response.
 //!
 //! ```
 //! use argus_exposition::{Entry, Format, Parser};
@@ -36,7 +35,6 @@
 //! # Ok::<(), argus_exposition::ParseError>(())
 //! ```
 
-mod body;
 mod labels;
 mod metadata;
 mod number;
@@ -47,9 +45,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use body::{BodyError, decode_body, gunzip_into};
 pub use labels::LabelPairs;
-pub use metadata::{FamilyMetadata, MetadataTable};
 pub use parser::{Entry, Exemplar, Parser, SampleRef};
 
 /// The text format of a body.

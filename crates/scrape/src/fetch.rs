@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::time::Duration;
 
+use argus_httpclient::HttpClient;
 use reqwest::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT,
 };
-
-use crate::client::PoolClient;
 
 pub(crate) const BODY_SIZE_LIMIT_ERROR: &str = "body size limit exceeded";
 
@@ -91,7 +90,7 @@ fn request_error(url: &str, e: &reqwest::Error) -> String {
 /// Fetches the body into `buf` (cleared first, capacity kept) and returns
 /// the Content-Type. The caller bounds the whole call by the timeout.
 pub(crate) async fn fetch(
-    client: &PoolClient,
+    client: &HttpClient,
     req: &Request,
     buf: &mut Vec<u8>,
 ) -> Result<String, FetchError> {

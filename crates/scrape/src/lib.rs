@@ -12,7 +12,6 @@
 mod accept;
 mod append;
 mod cache;
-mod client;
 mod fetch;
 mod manager;
 mod metrics;

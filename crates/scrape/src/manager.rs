@@ -7,6 +7,7 @@ use std::sync::Arc;
 use argus_config::prometheus::PrometheusConfig;
 use argus_config::scrape::ScrapeConfig;
 use argus_discovery::TargetGroup;
+use argus_httpclient::HttpClient;
 use argus_model::Appendable;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
@@ -15,7 +16,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::accept::accept_header;
-use crate::client::PoolClient;
 use crate::metrics::Metrics;
 use crate::pool::ScrapePool;
 use crate::scrape_loop::{EndOfRun, PoolContext};
@@ -217,7 +217,7 @@ impl ScrapeManager {
             .clone()
             .or_else(|| Handle::try_current().ok())
             .ok_or_else(|| "no tokio runtime to run scrape loops on".to_string())?;
-        let client = PoolClient::new(&cfg.http, &inner.base_dir)?;
+        let client = HttpClient::new(&cfg.http, &inner.base_dir, None)?;
         Ok(Arc::new(PoolContext {
             storage: self.storage.clone(),
             metrics: self.metrics.clone(),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use argus_config::scrape::ScrapeConfig;
+use argus_httpclient::HttpClient;
 use argus_model::Appendable;
 use argus_model::duration::DisplayMs;
 use argus_model::time::now_ms;
@@ -17,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::append::{AppendSettings, ScrapeOutcome, end_of_run_staleness, process_scrape};
 use crate::cache::ScrapeCache;
-use crate::client::PoolClient;
 use crate::fetch::{FetchError, Request, fetch};
 use crate::metrics::{Metrics, interval_label};
 use crate::report::ReportSeries;
@@ -63,7 +63,7 @@ impl TargetState {
 pub(crate) struct PoolContext {
     pub storage: Arc<dyn Appendable>,
     pub metrics: Arc<Metrics>,
-    pub client: PoolClient,
+    pub client: HttpClient,
     pub cfg: Arc<ScrapeConfig>,
     pub accept: String,
     /// Process shutdown: loops stop without staleness markers.

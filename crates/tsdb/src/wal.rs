@@ -21,8 +21,8 @@ use argus_model::Labels;
 use argus_model::varint::{get_uvarint, get_varint, put_uvarint, put_varint};
 use parking_lot::{Condvar, Mutex};
 
-const HEADER_LEN: usize = 9;
-const MAX_RECORD: usize = 256 << 20;
+pub(crate) const HEADER_LEN: usize = 9;
+pub(crate) const MAX_RECORD: usize = 256 << 20;
 const TYPE_SERIES: u8 = 1;
 const TYPE_SAMPLES: u8 = 2;
 const CHECKPOINT_PREFIX: &str = "checkpoint.";
@@ -149,7 +149,7 @@ pub fn encode_samples(out: &mut Vec<u8>, samples: &[RefSample]) {
     }
 }
 
-fn decode_record(body: &[u8]) -> Option<Record> {
+pub(crate) fn decode_record(body: &[u8]) -> Option<Record> {
     let (&kind, rest) = body.split_first()?;
     let mut d = Decoder { b: rest, pos: 0 };
     match kind {
@@ -185,12 +185,12 @@ fn frame(out: &mut Vec<u8>, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
-fn segment_name(i: u64) -> String {
+pub(crate) fn segment_name(i: u64) -> String {
     format!("{i:08}")
 }
 
 /// Segment indexes present in `dir`, ascending.
-fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir)? {
         let e = e?;
@@ -208,7 +208,7 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
 }
 
 /// The newest complete checkpoint: its index and directory.
-fn latest_checkpoint(dir: &Path) -> io::Result<Option<(u64, PathBuf)>> {
+pub(crate) fn latest_checkpoint(dir: &Path) -> io::Result<Option<(u64, PathBuf)>> {
     let mut best: Option<(u64, PathBuf)> = None;
     for e in fs::read_dir(dir)? {
         let e = e?;

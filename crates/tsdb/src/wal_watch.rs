@@ -10,25 +10,17 @@
 //!
 //! It never modifies the WAL: the writer owns repairs.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use argus_model::Labels;
-use argus_model::varint::{get_uvarint, get_varint};
 use parking_lot::{Condvar, Mutex};
 
-use crate::wal::{Record, RefSample};
+use crate::wal::{self, HEADER_LEN, MAX_RECORD, Record, RefSample, decode_record, segment_name};
 
-// The frame and record layout of `wal.rs`; kept in step by the tests below,
-// which read what `Wal::log` writes.
-const HEADER_LEN: usize = 9;
-const MAX_RECORD: usize = 256 << 20;
-const TYPE_SERIES: u8 = 1;
-const TYPE_SAMPLES: u8 = 2;
-const CHECKPOINT_PREFIX: &str = "checkpoint.";
 const READ_CHUNK: usize = 1 << 20;
 /// Idle polls between looks for a new checkpoint.
 const CHECKPOINT_POLLS: u32 = 10;
@@ -385,98 +377,20 @@ impl SegmentReader {
     }
 }
 
-fn decode_record(body: &[u8]) -> Option<Record> {
-    let (&kind, rest) = body.split_first()?;
-    let mut pos = 0usize;
-    match kind {
-        TYPE_SERIES => {
-            let mut out = Vec::new();
-            while pos < rest.len() {
-                let (r, n) = get_uvarint(rest.get(pos..)?)?;
-                pos += n;
-                let (len, n) = get_uvarint(rest.get(pos..)?)?;
-                pos += n;
-                let len = usize::try_from(len).ok()?;
-                let l = Labels::from_bytes(rest.get(pos..pos.checked_add(len)?)?)?;
-                pos += len;
-                out.push((r, l));
-            }
-            Some(Record::Series(out))
-        }
-        TYPE_SAMPLES => {
-            let base = i64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-            pos = 8;
-            let mut out = Vec::new();
-            while pos < rest.len() {
-                let (series, n) = get_uvarint(rest.get(pos..)?)?;
-                pos += n;
-                let (dt, n) = get_varint(rest.get(pos..)?)?;
-                pos += n;
-                let bits = u64::from_le_bytes(rest.get(pos..pos + 8)?.try_into().ok()?);
-                pos += 8;
-                out.push(RefSample {
-                    series,
-                    t: base.wrapping_add(dt),
-                    v: f64::from_bits(bits),
-                });
-            }
-            Some(Record::Samples(out))
-        }
-        _ => None,
-    }
-}
-
-fn segment_name(i: u64) -> String {
-    format!("{i:08}")
-}
-
-fn is_index(s: &str) -> bool {
-    s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Segment indexes in `dir`, ascending; none when it does not exist yet.
 fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for e in entries {
-        let name = e?.file_name();
-        if let Some(name) = name.to_str()
-            && is_index(name)
-            && let Ok(i) = name.parse()
-        {
-            out.push(i);
-        }
+    match wal::list_segments(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        r => r,
     }
-    out.sort_unstable();
-    Ok(out)
 }
 
 /// The newest complete checkpoint (its `.tmp` form is still being written).
 fn latest_checkpoint(dir: &Path) -> io::Result<Option<(u64, PathBuf)>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut best: Option<(u64, PathBuf)> = None;
-    for e in entries {
-        let e = e?;
-        let name = e.file_name();
-        if let Some(num) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(CHECKPOINT_PREFIX))
-            && is_index(num)
-            && let Ok(i) = num.parse::<u64>()
-            && best.as_ref().is_none_or(|b| i > b.0)
-        {
-            best = Some((i, e.path()));
-        }
+    match wal::latest_checkpoint(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        r => r,
     }
-    Ok(best)
 }
 
 #[cfg(test)]
@@ -654,7 +568,7 @@ mod tests {
         let seg = d
             .path()
             .join(segment_name(list_segments(d.path()).unwrap_or_default()[0]));
-        let mut f = fs::OpenOptions::new()
+        let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&seg)
             .unwrap_or_else(|e| panic!("open segment: {e}"));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use argus_config::discovery::KubernetesSdConfig;
 use argus_config::http::HttpClientConfig;
+use argus_httpclient::base64;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Map, json};
 
@@ -199,45 +200,4 @@ fn read_trimmed(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .map_err(|e| format!("reading {}: {e}", path.display()))
-}
-
-/// Standard base64 with padding; kubeconfig `*-data` fields carry it.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-        ];
-        for (input, want) in cases {
-            assert_eq!(base64(input.as_bytes()), want, "input {input:?}");
-        }
-    }
 }

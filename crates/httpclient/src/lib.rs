@@ -1,6 +1,10 @@
-//! The HTTP client of a scrape pool, built from the job's `HttpClientConfig`.
+//! HTTP clients built from Prometheus's `HttpClientConfig` (scrape pools,
+//! remote write): TLS, redirects, proxies, fixed headers, and an
+//! `Authorization` header whose credential files are read at each request
+//! so rotated secrets take effect without a reload.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use argus_config::http::{HttpClientConfig, TlsConfig};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -8,9 +12,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 /// Redirects followed when `follow_redirects` is on, as Go's client.
 const MAX_REDIRECTS: usize = 10;
 
-/// A pool's client and the per-request settings that go with it.
+/// A client and the per-request settings that go with it.
 #[derive(Debug, Clone)]
-pub(crate) struct PoolClient {
+pub struct HttpClient {
     pub client: reqwest::Client,
     /// `http_headers`, fixed for the pool.
     pub headers: HeaderMap,
@@ -115,8 +119,14 @@ fn apply_tls(
     Ok(b)
 }
 
-impl PoolClient {
-    pub fn new(cfg: &HttpClientConfig, base: &Path) -> Result<PoolClient, String> {
+impl HttpClient {
+    /// Relative credential and TLS files are resolved against `base`; a
+    /// `timeout` bounds whole requests.
+    pub fn new(
+        cfg: &HttpClientConfig,
+        base: &Path,
+        timeout: Option<Duration>,
+    ) -> Result<HttpClient, String> {
         let mut b = reqwest::Client::builder()
             .redirect(if cfg.follow_redirects {
                 reqwest::redirect::Policy::limited(MAX_REDIRECTS)
@@ -124,10 +134,14 @@ impl PoolClient {
                 reqwest::redirect::Policy::none()
             })
             .pool_max_idle_per_host(2);
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
         b = match &cfg.proxy_url {
             Some(url) => b.proxy(
                 reqwest::Proxy::all(url.as_str()).map_err(|e| format!("invalid proxy_url: {e}"))?,
             ),
+            None if cfg.proxy_from_environment => b,
             None => b.no_proxy(),
         };
         b = apply_tls(b, &cfg.tls_config, base)?;
@@ -174,7 +188,7 @@ impl PoolClient {
         } else {
             AuthSource::None
         };
-        Ok(PoolClient {
+        Ok(HttpClient {
             client,
             headers,
             auth,
@@ -221,8 +235,8 @@ impl PoolClient {
     }
 }
 
-/// Standard base64 with padding, for basic auth.
-fn base64(input: &[u8]) -> String {
+/// Standard base64 with padding (basic auth, kubeconfig `*-data` fields).
+pub fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
@@ -275,7 +289,7 @@ mod tests {
             follow_redirects: true,
             ..Default::default()
         };
-        let c = PoolClient::new(&cfg, dir.path()).unwrap_or_else(|e| panic!("client: {e}"));
+        let c = HttpClient::new(&cfg, dir.path(), None).unwrap_or_else(|e| panic!("client: {e}"));
         let first = c.authorization().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(first, Some(HeaderValue::from_static("Basic dTpvbmU=")));
         std::fs::write(&file, "two").unwrap_or_else(|e| panic!("write: {e}"));
