@@ -15,7 +15,7 @@ use argus_model::storage::{SeriesSet, StorageError, merge_series_sets, merge_sor
 use argus_model::{Labels, Matcher, Queryable};
 use parking_lot::{Mutex, RwLock};
 
-use crate::head::{AppendError, Head, MemSeries};
+use crate::head::{AppendError, Head, IdHasher, MemSeries};
 use crate::wal::{self, RefSample, Wal, WalOptions};
 
 pub const DEFAULT_BLOCK_DURATION_MS: i64 = 2 * 3600 * 1000;
@@ -411,26 +411,6 @@ pub struct Appender<'a> {
     pending: HashMap<u64, i64, BuildHasherDefault<IdHasher>>,
 }
 
-/// Hashes series ids (small sequential integers) with one multiply.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 impl Appender<'_> {
     /// Adds a sample, checking it against the series' last sample. Errors
     /// leave the appender usable; the sample is just not added.
@@ -440,8 +420,9 @@ impl Appender<'_> {
 
     /// As [`Appender::append`], with a series reference from an earlier
     /// call (0 when unknown) that skips the label lookup. A reference whose
-    /// series was truncated away, or that names other labels, falls back to
-    /// the lookup. Returns the series reference.
+    /// series was truncated away falls back to the lookup. Ids are never reused within a process (and WAL replay
+    /// keeps them), so a live reference always names the same labels.
+    /// Returns the series reference.
     pub fn append_ref(
         &mut self,
         series_ref: u64,
@@ -452,7 +433,6 @@ impl Appender<'_> {
         let series = match (series_ref != 0)
             .then(|| self.db.head.by_id(series_ref))
             .flatten()
-            .filter(|s| s.labels == *labels)
         {
             Some(s) => s,
             None => self.db.head.get_or_create(labels).0,

@@ -6,6 +6,7 @@
 //! index is written only when a series is created or collected.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -154,8 +155,31 @@ pub(crate) struct MemSeries {
 
 #[derive(Default)]
 struct Shard {
-    by_hash: HashMap<u64, Vec<Arc<MemSeries>>>,
-    by_id: HashMap<u64, Arc<MemSeries>>,
+    /// Keyed by the labels' stable hash, which needs no second hashing.
+    by_hash: HashMap<u64, Vec<Arc<MemSeries>>, BuildHasherDefault<IdHasher>>,
+    by_id: HashMap<u64, Arc<MemSeries>, BuildHasherDefault<IdHasher>>,
+}
+
+/// Hashes integer keys (sequential series ids, label-set hashes) with one
+/// multiply: SipHash costs more than the lookups it guards on the append
+/// path, and these keys are not attacker-chosen.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// label name → value → series ids (ascending).
