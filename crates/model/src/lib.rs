@@ -21,5 +21,5 @@ pub use labels::{Label, Labels, LabelsBuilder};
 pub use matcher::{MatchType, Matcher, MatcherError};
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
 pub use storage::{
-    AppendError, Appendable, Appender, Queryable, SeriesSet, StorageError, StorageSeries,
+    AppendError, Appendable, Appender, Queryable, SeriesRef, SeriesSet, StorageError, StorageSeries,
 };

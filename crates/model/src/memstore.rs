@@ -313,11 +313,11 @@ impl crate::storage::Appendable for SharedMemStorage {
 impl crate::storage::Appender for SharedMemAppender<'_> {
     fn append(
         &mut self,
-        _series_ref: u64,
+        _series: &mut crate::storage::SeriesRef,
         labels: &Labels,
         t: i64,
         v: f64,
-    ) -> Result<u64, crate::storage::AppendError> {
+    ) -> Result<(), crate::storage::AppendError> {
         use crate::storage::AppendError;
         let pending = self
             .batch
@@ -334,7 +334,7 @@ impl crate::storage::Appender for SharedMemAppender<'_> {
             }
         }
         self.batch.push((labels.clone(), t, v));
-        Ok(labels.stable_hash() | 1)
+        Ok(())
     }
 
     fn len(&self) -> usize {

@@ -42,20 +42,51 @@ pub trait Appendable: Send + Sync {
     fn appender(&self) -> Box<dyn Appender + '_>;
 }
 
+/// A caller-held handle to a storage series. An [`Appender`] fills it on
+/// the first append of a series; a caller that sees the same series again
+/// and again (a scrape loop) keeps it and hands it back, so the storage
+/// skips both the label lookup and any id lookup. The default handle is
+/// empty ("unknown"). Handles are only meaningful to the storage that made
+/// them; a foreign or outdated one is detected and replaced.
+#[derive(Clone, Default)]
+pub struct SeriesRef(Option<Arc<dyn std::any::Any + Send + Sync>>);
+
+impl SeriesRef {
+    pub fn new<T: std::any::Any + Send + Sync>(series: Arc<T>) -> SeriesRef {
+        SeriesRef(Some(series))
+    }
+
+    /// The series, when this handle holds one of type `T`.
+    pub fn get<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.0.as_ref().and_then(|a| Arc::downcast(a.clone()).ok())
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::fmt::Debug for SeriesRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_set() {
+            "SeriesRef(set)"
+        } else {
+            "SeriesRef(empty)"
+        })
+    }
+}
+
 /// A batch of samples being written. See [`Appendable`].
 pub trait Appender {
-    /// Adds a sample. `series_ref` is the value an earlier `append` returned
-    /// for the same labels (0 when unknown): it lets callers that see the
-    /// same series again and again (a scrape loop) skip the label lookup.
-    /// A stale reference is detected and resolved through `labels`.
-    /// Returns the series reference to use next time.
+    /// Adds a sample. `series` is the handle an earlier `append` filled for
+    /// the same labels (empty when unknown); it is updated in place.
     fn append(
         &mut self,
-        series_ref: u64,
+        series: &mut SeriesRef,
         labels: &Labels,
         t: i64,
         v: f64,
-    ) -> Result<u64, AppendError>;
+    ) -> Result<(), AppendError>;
 
     /// Number of samples added so far.
     fn len(&self) -> usize;

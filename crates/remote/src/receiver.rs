@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argus_model::labels::METRIC_NAME;
-use argus_model::{AppendError, Appendable, Labels};
+use argus_model::{AppendError, Appendable, Labels, SeriesRef};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -273,7 +273,7 @@ fn ingest(storage: &dyn Appendable, metrics: &ReceiverMetrics, req: WriteRequest
                 continue;
             }
         };
-        let mut series_ref = 0;
+        let mut series_ref = SeriesRef::default();
         for s in &ts.samples {
             if s.timestamp > max_t {
                 rejected.add(Reason::OutOfBounds, 1, || {
@@ -281,8 +281,8 @@ fn ingest(storage: &dyn Appendable, metrics: &ReceiverMetrics, req: WriteRequest
                 });
                 continue;
             }
-            match app.append(series_ref, &labels, s.timestamp, s.value) {
-                Ok(r) => series_ref = r,
+            match app.append(&mut series_ref, &labels, s.timestamp, s.value) {
+                Ok(()) => {}
                 Err(e) => rejected.add(Reason::of(&e), 1, || format!("{labels}: {e}")),
             }
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use argus_config::scrape::ScrapeConfig;
 use argus_exposition::{Entry, Format, Parser, SampleRef, Validation};
-use argus_model::{AppendError, Appendable, Appender, Labels, stale_nan};
+use argus_model::{AppendError, Appendable, Appender, Labels, SeriesRef, stale_nan};
 
 use crate::cache::{ScrapeCache, SeriesEntry};
 use crate::metrics::Metrics;
@@ -187,8 +187,8 @@ pub(crate) fn end_of_run_staleness(
 }
 
 fn append_stale(app: &mut dyn Appender, e: &mut SeriesEntry, t: i64) {
-    match app.append(e.series_ref, &e.labels, t, stale_nan()) {
-        Ok(r) => e.series_ref = r,
+    match app.append(&mut e.series_ref, &e.labels, t, stale_nan()) {
+        Ok(()) => {}
         // Expected when the target came back with a new loop.
         Err(AppendError::OutOfOrder { .. } | AppendError::Duplicate { .. }) => {}
         Err(err) => tracing::debug!(series = %e.labels, err = %err, "staleness marker rejected"),
@@ -289,11 +289,8 @@ fn append_body(
                 rejected.out_of_bounds += 1;
                 continue;
             }
-            match app.append(e.series_ref, &e.labels, t, s.value) {
-                Ok(r) => {
-                    e.series_ref = r;
-                    e.cur_tracked |= track;
-                }
+            match app.append(&mut e.series_ref, &e.labels, t, s.value) {
+                Ok(()) => e.cur_tracked |= track,
                 Err(err) => rejected.count(&err),
             }
             continue;
@@ -303,7 +300,7 @@ fn append_body(
             cache.series.insert(
                 s.series.into(),
                 SeriesEntry {
-                    series_ref: 0,
+                    series_ref: SeriesRef::default(),
                     labels: Labels::empty(),
                     dropped: true,
                     seen_iter: iter,
@@ -322,12 +319,13 @@ fn append_body(
             rejected.out_of_bounds += 1;
             continue;
         }
-        match app.append(0, &labels, t, s.value) {
-            Ok(r) => {
+        let mut series_ref = SeriesRef::default();
+        match app.append(&mut series_ref, &labels, t, s.value) {
+            Ok(()) => {
                 cache.series.insert(
                     s.series.into(),
                     SeriesEntry {
-                        series_ref: r,
+                        series_ref,
                         labels,
                         dropped: false,
                         seen_iter: iter,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use argus_exposition::MetricType;
-use argus_model::Labels;
+use argus_model::{Labels, SeriesRef};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::MetricMetadata;
@@ -15,7 +15,7 @@ const FORCED_FLUSH_SLACK: usize = 1000;
 
 #[derive(Debug)]
 pub(crate) struct SeriesEntry {
-    pub series_ref: u64,
+    pub series_ref: SeriesRef,
     /// Final labels; empty when metric relabeling dropped the series.
     pub labels: Labels,
     pub dropped: bool,
@@ -129,7 +129,7 @@ mod tests {
 
     fn entry(prev: bool, cur: bool, seen: u64) -> SeriesEntry {
         SeriesEntry {
-            series_ref: 1,
+            series_ref: SeriesRef::default(),
             labels: Labels::empty(),
             dropped: false,
             seen_iter: seen,

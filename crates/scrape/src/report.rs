@@ -1,6 +1,6 @@
 //! The series every scrape writes about itself, with the target's labels.
 
-use argus_model::{AppendError, Appender, Labels, LabelsBuilder, stale_nan};
+use argus_model::{AppendError, Appender, Labels, LabelsBuilder, SeriesRef, stale_nan};
 
 pub(crate) const REPORT_NAMES: [&str; 5] = [
     "up",
@@ -36,7 +36,7 @@ impl ScrapeReport {
 #[derive(Debug)]
 pub(crate) struct ReportSeries {
     labels: [Labels; 5],
-    refs: [u64; 5],
+    refs: [SeriesRef; 5],
 }
 
 impl ReportSeries {
@@ -51,7 +51,7 @@ impl ReportSeries {
         });
         ReportSeries {
             labels,
-            refs: [0; 5],
+            refs: Default::default(),
         }
     }
 
@@ -65,8 +65,8 @@ impl ReportSeries {
 
     fn append_values(&mut self, app: &mut dyn Appender, t: i64, values: [f64; 5]) {
         for ((labels, r), v) in self.labels.iter().zip(self.refs.iter_mut()).zip(values) {
-            match app.append(*r, labels, t, v) {
-                Ok(new_ref) => *r = new_ref,
+            match app.append(r, labels, t, v) {
+                Ok(()) => {}
                 // A recreated loop of the same target may have written later.
                 Err(AppendError::OutOfOrder { .. } | AppendError::Duplicate { .. }) => {}
                 Err(e) => tracing::debug!(series = %labels, err = %e, "report sample rejected"),

@@ -105,7 +105,11 @@ struct ScrapeLoop {
     end_of_run: Arc<AtomicU8>,
     forced_error: Arc<Mutex<Option<String>>>,
     stopped: watch::Sender<bool>,
+    /// The body while a scrape runs; released between scrapes, because a
+    /// thousand idle targets would otherwise pin a body each.
     buf: Vec<u8>,
+    /// Size of the last body, to allocate the next one at once.
+    body_size_hint: usize,
     interval_label: Vec<(String, String)>,
 }
 
@@ -139,6 +143,7 @@ pub(crate) fn spawn(
         forced_error: forced_error.clone(),
         stopped: stopped_tx,
         buf: Vec::new(),
+        body_size_hint: 0,
         interval_label: interval_label(&DisplayMs(target.interval.as_millis() as u64).to_string()),
     };
     ctx.runtime.spawn(l.run(previous));
@@ -227,6 +232,7 @@ impl ScrapeLoop {
         let fetched = match forced {
             Some(e) => Err(e),
             None => {
+                self.buf = Vec::with_capacity(self.body_size_hint);
                 let shutdown = self.ctx.shutdown.clone();
                 let fetch = tokio::time::timeout(
                     self.request.timeout,
@@ -243,6 +249,8 @@ impl ScrapeLoop {
             tracing::debug!(target = %self.target.url, err = %e, "scrape failed");
         }
         let outcome = self.append(fetched, t, start).await;
+        self.body_size_hint = self.buf.len();
+        self.buf = Vec::new();
         self.target
             .report(t, outcome.duration, outcome.error.as_deref());
         true

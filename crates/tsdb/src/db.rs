@@ -12,7 +12,7 @@ use argus_block::meta::BlockMeta;
 use argus_block::reader::BlockReader;
 use argus_block::writer::{BlockSeries, NewBlock, write_block};
 use argus_model::storage::{SeriesSet, StorageError, merge_series_sets, merge_sorted_strings};
-use argus_model::{Labels, Matcher, Queryable};
+use argus_model::{Labels, Matcher, Queryable, SeriesRef};
 use parking_lot::{Mutex, RwLock};
 
 use crate::head::{AppendError, Head, IdHasher, MemSeries};
@@ -415,41 +415,47 @@ impl Appender<'_> {
     /// Adds a sample, checking it against the series' last sample. Errors
     /// leave the appender usable; the sample is just not added.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
-        self.append_ref(0, labels, t, v).map(|_| ())
+        let (series, _) = self.db.head.get_or_create(labels);
+        self.add(series, t, v)
     }
 
-    /// As [`Appender::append`], with a series reference from an earlier
-    /// call (0 when unknown) that skips the label lookup. A reference whose
-    /// series was truncated away falls back to the lookup. Ids are never reused within a process (and WAL replay
-    /// keeps them), so a live reference always names the same labels.
-    /// Returns the series reference.
+    /// As [`Appender::append`] with a handle from an earlier call that
+    /// skips the label lookup; a handle to a series truncation dropped (or
+    /// from another storage) is replaced after looking the labels up.
     pub fn append_ref(
         &mut self,
-        series_ref: u64,
+        handle: &mut SeriesRef,
         labels: &Labels,
         t: i64,
         v: f64,
-    ) -> Result<u64, AppendError> {
-        let series = match (series_ref != 0)
-            .then(|| self.db.head.by_id(series_ref))
-            .flatten()
+    ) -> Result<(), AppendError> {
+        let series = match handle
+            .get::<MemSeries>()
+            .filter(|s| !s.removed.load(Ordering::Acquire))
         {
             Some(s) => s,
-            None => self.db.head.get_or_create(labels).0,
+            None => {
+                let s = self.db.head.get_or_create(labels).0;
+                *handle = SeriesRef::new(s.clone());
+                s
+            }
         };
-        let id = series.id;
+        self.add(series, t, v)
+    }
+
+    fn add(&mut self, series: Arc<MemSeries>, t: i64, v: f64) -> Result<(), AppendError> {
         match self.pending.get(&series.id) {
             Some(&last) if t <= last => return Err(AppendError::OutOfOrder { t, last }),
             Some(_) => {}
             None => {
                 if !self.db.head.check(&series, t, v)? {
-                    return Ok(id);
+                    return Ok(());
                 }
             }
         }
         self.pending.insert(series.id, t);
         self.samples.push((series, t, v));
-        Ok(id)
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -524,12 +530,12 @@ impl argus_model::Appendable for Db {
 impl argus_model::Appender for Appender<'_> {
     fn append(
         &mut self,
-        series_ref: u64,
+        series: &mut SeriesRef,
         labels: &Labels,
         t: i64,
         v: f64,
-    ) -> Result<u64, AppendError> {
-        self.append_ref(series_ref, labels, t, v)
+    ) -> Result<(), AppendError> {
+        self.append_ref(series, labels, t, v)
     }
 
     fn len(&self) -> usize {

@@ -151,6 +151,9 @@ pub(crate) struct MemSeries {
     pub(crate) logged: std::sync::atomic::AtomicBool,
     pub(crate) labels: Labels,
     pub(crate) data: Mutex<SeriesData>,
+    /// Set when truncation drops the series from the head, so appenders
+    /// holding a handle to it look the labels up again.
+    pub(crate) removed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -345,6 +348,7 @@ impl Head {
                 logged: std::sync::atomic::AtomicBool::new(!fresh),
                 labels: labels.clone(),
                 data: Mutex::new(SeriesData::new()),
+                removed: std::sync::atomic::AtomicBool::new(false),
             });
             list.push(s.clone());
             s
@@ -559,7 +563,13 @@ impl Head {
                 let mut shard = self.shard_of_hash(h).write();
                 if let Some(list) = shard.by_hash.get_mut(&h) {
                     // A concurrent append may have revived it; keep it then.
-                    list.retain(|x| x.id != s.id || !x.data.lock().truncate(mint));
+                    list.retain(|x| {
+                        let keep = x.id != s.id || !x.data.lock().truncate(mint);
+                        if !keep {
+                            x.removed.store(true, Ordering::Release);
+                        }
+                        keep
+                    });
                     if list.is_empty() {
                         shard.by_hash.remove(&h);
                     }
