@@ -84,6 +84,24 @@ pub fn request_with_timeout(
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<HttpResponse> {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|ct| ("Content-Type", ct))
+        .into_iter()
+        .collect();
+    request_with_headers(addr, method, path, &headers, body, timeout)
+}
+
+/// A raw HTTP/1.1 request with exactly the given headers (plus Host,
+/// Content-Length and Connection: close), e.g. to send wrong ones on
+/// purpose.
+pub fn request_with_headers(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<HttpResponse> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
@@ -91,8 +109,8 @@ pub fn request_with_timeout(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes())?;
