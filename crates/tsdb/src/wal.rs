@@ -21,8 +21,8 @@ use argus_model::Labels;
 use argus_model::varint::{get_uvarint, get_varint, put_uvarint, put_varint};
 use parking_lot::{Condvar, Mutex};
 
-pub(crate) const HEADER_LEN: usize = 9;
-pub(crate) const MAX_RECORD: usize = 256 << 20;
+const HEADER_LEN: usize = 9;
+const MAX_RECORD: usize = 256 << 20;
 const TYPE_SERIES: u8 = 1;
 const TYPE_SAMPLES: u8 = 2;
 const CHECKPOINT_PREFIX: &str = "checkpoint.";
@@ -149,7 +149,7 @@ pub fn encode_samples(out: &mut Vec<u8>, samples: &[RefSample]) {
     }
 }
 
-pub(crate) fn decode_record(body: &[u8]) -> Option<Record> {
+fn decode_record(body: &[u8]) -> Option<Record> {
     let (&kind, rest) = body.split_first()?;
     let mut d = Decoder { b: rest, pos: 0 };
     match kind {
@@ -229,6 +229,38 @@ pub(crate) fn latest_checkpoint(dir: &Path) -> io::Result<Option<(u64, PathBuf)>
     Ok(best)
 }
 
+/// What the bytes at the start of a segment's unread part hold.
+pub(crate) enum Frame {
+    /// A record and the bytes its frame takes.
+    Record(Record, usize),
+    /// The frame is cut short: the end of what was written so far.
+    Torn(&'static str),
+    /// The frame cannot be read, however much follows.
+    Corrupt(&'static str),
+}
+
+/// Decodes the frame at the start of `data`: length, CRC32C, record body.
+pub(crate) fn next_frame(data: &[u8]) -> Frame {
+    if data.len() < HEADER_LEN {
+        return Frame::Torn("torn record header");
+    }
+    let len = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
+    let crc = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
+    if len == 0 || len > MAX_RECORD {
+        return Frame::Corrupt("invalid record length");
+    }
+    let Some(body) = data.get(8..8 + len) else {
+        return Frame::Torn("torn record");
+    };
+    if crc32c::crc32c(body) != crc {
+        return Frame::Corrupt("record checksum mismatch");
+    }
+    match decode_record(body) {
+        Some(rec) => Frame::Record(rec, 8 + len),
+        None => Frame::Corrupt("undecodable record"),
+    }
+}
+
 /// Reads one segment, calling `f` for each record. A torn or corrupt tail is
 /// truncated away (when `repair`) and counted in `stats`.
 fn read_segment(
@@ -242,33 +274,17 @@ fn read_segment(
     let mut pos = 0usize;
     let mut bad: Option<&'static str> = None;
     while pos < data.len() {
-        if data.len() - pos < HEADER_LEN {
-            bad = Some("torn record header");
-            break;
+        match next_frame(&data[pos..]) {
+            Frame::Record(rec, len) => {
+                f(rec);
+                stats.records += 1;
+                pos += len;
+            }
+            Frame::Torn(why) | Frame::Corrupt(why) => {
+                bad = Some(why);
+                break;
+            }
         }
-        let len =
-            u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
-        let crc = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]);
-        if len == 0 || len > MAX_RECORD || data.len() - pos - 8 < len {
-            bad = Some(if len == 0 || len > MAX_RECORD {
-                "invalid record length"
-            } else {
-                "torn record"
-            });
-            break;
-        }
-        let body = &data[pos + 8..pos + 8 + len];
-        if crc32c::crc32c(body) != crc {
-            bad = Some("record checksum mismatch");
-            break;
-        }
-        let Some(rec) = decode_record(body) else {
-            bad = Some("undecodable record");
-            break;
-        };
-        f(rec);
-        stats.records += 1;
-        pos += 8 + len;
     }
     stats.segments += 1;
     if let Some(why) = bad {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use argus_model::Labels;
 use parking_lot::{Condvar, Mutex};
 
-use crate::wal::{self, HEADER_LEN, MAX_RECORD, Record, RefSample, decode_record, segment_name};
+use crate::wal::{self, Frame, Record, RefSample, segment_name};
 
 const READ_CHUNK: usize = 1 << 20;
 /// Idle polls between looks for a new checkpoint.
@@ -353,27 +353,17 @@ impl SegmentReader {
         if self.corrupt {
             return None;
         }
-        let data = &self.buf[self.pos..];
-        if data.len() < HEADER_LEN {
-            return None;
+        match wal::next_frame(&self.buf[self.pos..]) {
+            Frame::Record(rec, len) => {
+                self.pos += len;
+                Some(rec)
+            }
+            Frame::Torn(_) => None,
+            Frame::Corrupt(_) => {
+                self.corrupt = true;
+                None
+            }
         }
-        let len = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        let crc = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
-        if len == 0 || len > MAX_RECORD {
-            self.corrupt = true;
-            return None;
-        }
-        let body = data.get(8..8 + len)?;
-        if crc32c::crc32c(body) != crc {
-            self.corrupt = true;
-            return None;
-        }
-        let Some(rec) = decode_record(body) else {
-            self.corrupt = true;
-            return None;
-        };
-        self.pos += 8 + len;
-        Some(rec)
     }
 }
 
