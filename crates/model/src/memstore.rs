@@ -279,18 +279,19 @@ impl SharedMemStorage {
 
     /// A copy of the data as of now.
     pub fn snapshot(&self) -> MemStorage {
+        self.read().clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, MemStorage> {
         match self.inner.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
         }
     }
 
     fn last_sample(&self, labels: &Labels) -> Option<(i64, f64)> {
-        let g = match self.inner.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        g.series
+        self.read()
+            .series
             .get(labels)
             .and_then(|s| s.iter().next_back().map(|(t, v)| (*t, *v)))
     }
@@ -362,7 +363,7 @@ impl Queryable for SharedMemStorage {
         mint: i64,
         maxt: i64,
     ) -> Result<SeriesSet, StorageError> {
-        self.snapshot().select(matchers, mint, maxt)
+        self.read().select(matchers, mint, maxt)
     }
 
     fn label_names(
@@ -371,7 +372,7 @@ impl Queryable for SharedMemStorage {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        self.snapshot().label_names(matchers, mint, maxt)
+        self.read().label_names(matchers, mint, maxt)
     }
 
     fn label_values(
@@ -381,6 +382,6 @@ impl Queryable for SharedMemStorage {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
-        self.snapshot().label_values(name, matchers, mint, maxt)
+        self.read().label_values(name, matchers, mint, maxt)
     }
 }
