@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::discovery::SdConfig;
 use crate::http::HttpClientConfig;
+use crate::prometheus::{DEFAULT_SCRAPE_INTERVAL, DEFAULT_SCRAPE_TIMEOUT};
 use crate::relabel::RelabelConfig;
 
 /// A scrape job with every default filled in from Prometheus and the
@@ -44,4 +45,39 @@ pub struct ScrapeConfig {
     pub service_discovery: Vec<SdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+/// Prometheus's defaults for a job under an empty `global` section, with
+/// an empty job name and no targets. The parser starts from these.
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        ScrapeConfig {
+            job_name: String::new(),
+            honor_labels: false,
+            honor_timestamps: true,
+            track_timestamps_staleness: false,
+            params: BTreeMap::new(),
+            scrape_interval: DEFAULT_SCRAPE_INTERVAL,
+            scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,
+            scrape_protocols: Vec::new(),
+            metrics_path: "/metrics".to_string(),
+            scheme: "http".to_string(),
+            enable_compression: true,
+            body_size_limit: 0,
+            sample_limit: 0,
+            target_limit: 0,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+            keep_dropped_targets: 0,
+            http: HttpClientConfig {
+                follow_redirects: true,
+                enable_http2: true,
+                ..HttpClientConfig::default()
+            },
+            service_discovery: Vec::new(),
+            relabel_configs: Vec::new(),
+            metric_relabel_configs: Vec::new(),
+        }
+    }
 }

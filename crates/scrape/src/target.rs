@@ -282,27 +282,8 @@ pub(crate) mod tests {
     pub(crate) fn config(job: &str) -> ScrapeConfig {
         ScrapeConfig {
             job_name: job.to_string(),
-            honor_labels: false,
-            honor_timestamps: true,
-            track_timestamps_staleness: false,
-            params: BTreeMap::new(),
             scrape_interval: Duration::from_secs(15),
-            scrape_timeout: Duration::from_secs(10),
-            scrape_protocols: Vec::new(),
-            metrics_path: "/metrics".to_string(),
-            scheme: "http".to_string(),
-            enable_compression: true,
-            body_size_limit: 0,
-            sample_limit: 0,
-            target_limit: 0,
-            label_limit: 0,
-            label_name_length_limit: 0,
-            label_value_length_limit: 0,
-            keep_dropped_targets: 0,
-            http: Default::default(),
-            service_discovery: Vec::new(),
-            relabel_configs: Vec::new(),
-            metric_relabel_configs: Vec::new(),
+            ..ScrapeConfig::default()
         }
     }
 

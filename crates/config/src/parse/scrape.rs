@@ -253,11 +253,12 @@ pub(crate) fn scrape_config(
         );
     }
 
+    let fallback = ScrapeConfig::default();
     let scheme = raw
         .scheme
         .take()
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "http".to_string());
+        .unwrap_or(fallback.scheme);
     if scheme != "http" && scheme != "https" {
         return invalid(
             &at.key("scheme"),
@@ -293,9 +294,11 @@ pub(crate) fn scrape_config(
     let or_global = |v: Option<u64>, global: u64| v.filter(|v| *v != 0).unwrap_or(global);
     Ok(ScrapeConfig {
         job_name,
-        honor_labels: raw.honor_labels.unwrap_or(false),
-        honor_timestamps: raw.honor_timestamps.unwrap_or(true),
-        track_timestamps_staleness: raw.track_timestamps_staleness.unwrap_or(false),
+        honor_labels: raw.honor_labels.unwrap_or(fallback.honor_labels),
+        honor_timestamps: raw.honor_timestamps.unwrap_or(fallback.honor_timestamps),
+        track_timestamps_staleness: raw
+            .track_timestamps_staleness
+            .unwrap_or(fallback.track_timestamps_staleness),
         params: raw.params.take().unwrap_or_default(),
         scrape_interval,
         scrape_timeout,
@@ -304,9 +307,11 @@ pub(crate) fn scrape_config(
             .metrics_path
             .take()
             .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/metrics".to_string()),
+            .unwrap_or(fallback.metrics_path),
         scheme,
-        enable_compression: raw.enable_compression.unwrap_or(true),
+        enable_compression: raw
+            .enable_compression
+            .unwrap_or(fallback.enable_compression),
         body_size_limit: or_global(raw.body_size_limit, defaults.body_size_limit),
         sample_limit: or_global(raw.sample_limit, defaults.sample_limit),
         target_limit: or_global(raw.target_limit, defaults.target_limit),
