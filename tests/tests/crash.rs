@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use argus_model::Queryable;
+use argus_model::QueryableExt;
 use argus_tests::{crash_series, crash_value};
 use argus_tsdb::{Db, DbOptions};
 use rand::Rng;
@@ -76,7 +76,7 @@ fn sigkill_loses_no_acknowledged_sample() {
             },
         )
         .unwrap_or_else(|e| panic!("reopen after kill {kills} failed: {e}"));
-        let set = db.select(&[], i64::MIN, i64::MAX).expect("select");
+        let set = db.select_all(&[], i64::MIN, i64::MAX).expect("select");
         assert_eq!(set.len(), SERIES, "series after kill {kills}");
         for (i, s) in set.iter().enumerate() {
             assert_eq!(s.labels, crash_series(i));

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use argus_model::Queryable;
+use argus_model::QueryableExt;
 use argus_tests::datagen::{GenSpec, generate};
 use argus_tests::{argus_bin, require_tool};
 use argus_tsdb::{Db, DbOptions};
@@ -52,7 +52,7 @@ fn six_hours_import_and_read_back_exactly() {
         assert_eq!(b.min_time % 7_200_000, 0);
         assert_eq!(b.max_time - b.min_time, 7_200_000);
     }
-    let got = db.select(&[], i64::MIN, i64::MAX).expect("select");
+    let got = db.select_all(&[], i64::MIN, i64::MAX).expect("select");
     assert_eq!(got.len(), expected.len());
     let mut total = 0;
     for (s, (labels, samples)) in got.iter().zip(&expected) {
@@ -73,7 +73,7 @@ fn six_hours_import_and_read_back_exactly() {
         spec.start_s * 1000 + 9_000_000,
     );
     let part = db
-        .select(
+        .select_all(
             &[argus_model::Matcher::equal(
                 "__name__",
                 "http_requests_total",

@@ -116,11 +116,23 @@ impl BlockError {
 
 impl From<BlockError> for argus_model::StorageError {
     fn from(e: BlockError) -> Self {
-        match e {
+        use argus_model::StorageError;
+        match &e {
             BlockError::Corrupt { .. }
             | BlockError::Parquet { .. }
-            | BlockError::MetaJson { .. } => argus_model::StorageError::Corrupt(e.to_string()),
-            other => argus_model::StorageError::Other(other.to_string()),
+            | BlockError::MetaJson { .. }
+            | BlockError::RemoteMetaJson { .. } => StorageError::corrupt(e),
+            BlockError::InvalidInput(_) | BlockError::Config(_) => {
+                StorageError::invalid_argument(e.to_string())
+            }
+            BlockError::NotFound(_)
+            | BlockError::ObjectStore {
+                source: object_store::Error::NotFound { .. },
+                ..
+            } => StorageError::not_found(e.to_string()),
+            // The bucket may answer the same request later.
+            BlockError::ObjectStore { .. } => StorageError::unavailable(e.to_string()),
+            BlockError::Io { .. } | BlockError::Join(_) => StorageError::internal(e.to_string()),
         }
     }
 }

@@ -753,7 +753,7 @@ mod tests {
     use crate::writer::write_block;
     use crate::{CHUNKS_FILE, SERIES_FILE};
     use argus_config::S3Config;
-    use argus_model::Queryable;
+    use argus_model::QueryableExt;
 
     const H: i64 = 3_600_000;
     const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % (2 * H);
@@ -762,8 +762,8 @@ mod tests {
     fn same_series(a: &Path, b: &Path) {
         let ra = BlockReader::open(a).expect("open a");
         let rb = BlockReader::open(b).expect("open b");
-        let sa = ra.select(&[], i64::MIN, i64::MAX).expect("select a");
-        let sb = rb.select(&[], i64::MIN, i64::MAX).expect("select b");
+        let sa = ra.select_all(&[], i64::MIN, i64::MAX).expect("select a");
+        let sb = rb.select_all(&[], i64::MIN, i64::MAX).expect("select b");
         assert_eq!(sa.len(), sb.len());
         for (x, y) in sa.iter().zip(&sb) {
             assert_eq!(x.labels, y.labels);

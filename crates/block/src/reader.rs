@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use argus_model::matcher::matches_all;
 use argus_model::storage::{
-    ChunkData, SeriesSet, StorageError, StorageSeries, label_names_of, label_values_of,
+    ChunkData, LabelRequest, ReadContext, SelectRequest, SeriesSource, SeriesStream, StorageError,
+    StorageSeries, label_names_of, label_values_of,
 };
 use argus_model::{Labels, MatchType, Matcher, Queryable};
 use bytes::Bytes;
@@ -121,6 +122,8 @@ pub struct BlockReader {
     chunks_path: PathBuf,
     /// Column index of each window in `chunks.parquet`.
     window_cols: Vec<usize>,
+    /// Chunks read from `chunks.parquet` so far.
+    chunks_read: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for BlockReader {
@@ -251,6 +254,7 @@ impl BlockReader {
             chunks,
             chunks_path,
             window_cols,
+            chunks_read: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -268,6 +272,12 @@ impl BlockReader {
 
     pub fn num_series(&self) -> usize {
         self.labels.len()
+    }
+
+    /// Chunks this reader has read from `chunks.parquet` (labels-only
+    /// selects read none).
+    pub fn chunks_read(&self) -> u64 {
+        self.chunks_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Rows of series that may match (a superset; `matches_all` decides).
@@ -331,119 +341,213 @@ impl BlockReader {
             .collect()
     }
 
-    /// Chunks overlapping `[mint, maxt]` of each row in `rows` (ascending).
-    fn read_chunks(
+    /// Readers of the window columns of row group `group`, positioned at
+    /// its first row.
+    fn group_cursor(&self, group: usize, windows: &[usize]) -> Result<GroupCursor, BlockError> {
+        let pq = |e| BlockError::parquet(&self.chunks_path, e);
+        let rg = self.chunks.get_row_group(group).map_err(pq)?;
+        let mut readers = Vec::with_capacity(windows.len());
+        for &w in windows {
+            let reader: ColumnReaderImpl<ByteArrayType> =
+                get_typed_column_reader(rg.get_column_reader(self.window_cols[w]).map_err(pq)?);
+            readers.push((w, reader));
+        }
+        Ok(GroupCursor {
+            group,
+            readers,
+            pos: self.group_starts[group],
+        })
+    }
+
+    /// Chunks overlapping `[mint, maxt]` of each row in `rows` (ascending,
+    /// all in the cursor's row group at or after its position).
+    fn read_batch(
         &self,
+        cursor: &mut GroupCursor,
         rows: &[u32],
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<Vec<ChunkData>>, BlockError> {
         let path = &self.chunks_path;
         let pq = |e| BlockError::parquet(path, e);
-        let windows = self.windows_for(mint, maxt);
+        let g = cursor.group;
+        let short = || BlockError::corrupt(path, format!("row group {g}: short column"));
         let mut out: Vec<Vec<ChunkData>> = vec![Vec::new(); rows.len()];
-        let mut i = 0;
         let mut defs: Vec<i16> = Vec::new();
         let mut values: Vec<ByteArray> = Vec::new();
-        for g in 0..self.group_starts.len() - 1 {
-            let (g_start, g_end) = (self.group_starts[g], self.group_starts[g + 1]);
-            let mut j = i;
-            while j < rows.len() && (rows[j] as usize) < g_end {
-                j += 1;
-            }
-            if i == j {
-                continue;
-            }
-            let rg = self.chunks.get_row_group(g).map_err(pq)?;
-            for &w in &windows {
-                let ws = self.layout.window_start(w);
-                let mut reader: ColumnReaderImpl<ByteArrayType> =
-                    get_typed_column_reader(rg.get_column_reader(self.window_cols[w]).map_err(pq)?);
-                let mut pos = g_start;
-                let mut k = i;
-                while k < j {
-                    // A run of consecutive rows.
-                    let run_start = rows[k] as usize;
-                    let mut run_end = run_start + 1;
-                    let mut m = k + 1;
-                    while m < j && rows[m] as usize == run_end {
-                        run_end += 1;
-                        m += 1;
-                    }
-                    let skip = run_start - pos;
-                    if skip > 0 && reader.skip_records(skip).map_err(pq)? != skip {
-                        return Err(BlockError::corrupt(
-                            path,
-                            format!("row group {g}: short column"),
-                        ));
-                    }
-                    defs.clear();
-                    values.clear();
-                    let want = run_end - run_start;
-                    let (got, _, _) = reader
-                        .read_records(want, Some(&mut defs), None, &mut values)
-                        .map_err(pq)?;
-                    if got != want || defs.len() != want {
-                        return Err(BlockError::corrupt(
-                            path,
-                            format!("row group {g}: short column"),
-                        ));
-                    }
-                    let mut vi = 0;
-                    for (d, &def) in defs.iter().enumerate() {
-                        if def == 0 {
-                            continue;
-                        }
-                        let cell = values.get(vi).ok_or_else(|| {
-                            BlockError::corrupt(path, format!("row group {g}: missing value"))
-                        })?;
-                        vi += 1;
-                        let slot = &mut out[k + d];
-                        for c in cell_chunks(cell.data(), ws) {
-                            let c = c.map_err(|m| {
-                                BlockError::corrupt(
-                                    path,
-                                    format!(
-                                        "series {}: window {w}: {m}",
-                                        self.labels[run_start + d]
-                                    ),
-                                )
-                            })?;
-                            if c.max_t >= mint && c.min_t <= maxt {
-                                slot.push(c.to_chunk_data());
-                            }
-                        }
-                    }
-                    pos = run_end;
-                    k = m;
+        let mut end = cursor.pos;
+        for (w, reader) in &mut cursor.readers {
+            let (w, ws) = (*w, self.layout.window_start(*w));
+            let mut pos = cursor.pos;
+            let mut k = 0;
+            while k < rows.len() {
+                // A run of consecutive rows.
+                let run_start = rows[k] as usize;
+                let mut run_end = run_start + 1;
+                let mut m = k + 1;
+                while m < rows.len() && rows[m] as usize == run_end {
+                    run_end += 1;
+                    m += 1;
                 }
+                let skip = run_start - pos;
+                if skip > 0 && reader.skip_records(skip).map_err(pq)? != skip {
+                    return Err(short());
+                }
+                defs.clear();
+                values.clear();
+                let want = run_end - run_start;
+                let (got, _, _) = reader
+                    .read_records(want, Some(&mut defs), None, &mut values)
+                    .map_err(pq)?;
+                if got != want || defs.len() != want {
+                    return Err(short());
+                }
+                let mut vi = 0;
+                for (d, &def) in defs.iter().enumerate() {
+                    if def == 0 {
+                        continue;
+                    }
+                    let cell = values.get(vi).ok_or_else(|| {
+                        BlockError::corrupt(path, format!("row group {g}: missing value"))
+                    })?;
+                    vi += 1;
+                    let slot = &mut out[k + d];
+                    for c in cell_chunks(cell.data(), ws) {
+                        let c = c.map_err(|m| {
+                            BlockError::corrupt(
+                                path,
+                                format!("series {}: window {w}: {m}", self.labels[run_start + d]),
+                            )
+                        })?;
+                        if c.max_t >= mint && c.min_t <= maxt {
+                            slot.push(c.to_chunk_data());
+                        }
+                    }
+                }
+                pos = run_end;
+                k = m;
             }
-            i = j;
+            end = pos;
         }
+        cursor.pos = end;
+        let n: usize = out.iter().map(Vec::len).sum();
+        self.chunks_read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(out)
     }
 
-    /// Like [`Queryable::select`] with the block's own error type.
-    pub fn select_series(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<SeriesSet, BlockError> {
-        let rows = self.matching_rows(matchers, mint, maxt);
-        if rows.is_empty() {
-            return Ok(Vec::new());
+    /// The select of [`Queryable::select`] as a source over any handle to
+    /// the block (a reference, or an `Arc` a database keeps alive while the
+    /// stream is read).
+    pub fn series_source<B>(block: B, req: &SelectRequest) -> BlockSeriesSource<B>
+    where
+        B: std::borrow::Borrow<BlockReader> + Send,
+    {
+        let b: &BlockReader = block.borrow();
+        let rows = if req.is_empty_range() {
+            Vec::new()
+        } else {
+            b.matching_rows(&req.matchers, req.mint, req.maxt)
+        };
+        let windows = if req.hints.skip_chunks {
+            Vec::new()
+        } else {
+            b.windows_for(req.mint, req.maxt)
+        };
+        BlockSeriesSource {
+            block,
+            rows,
+            next: 0,
+            mint: req.mint,
+            maxt: req.maxt,
+            skip_chunks: req.hints.skip_chunks,
+            windows,
+            cursor: None,
+            ready: std::collections::VecDeque::new(),
         }
-        let chunks = self.read_chunks(&rows, mint, maxt)?;
-        Ok(rows
-            .iter()
-            .zip(chunks)
-            .filter(|(_, c)| !c.is_empty())
-            .map(|(&r, chunks)| StorageSeries {
-                labels: self.labels[r as usize].clone(),
-                chunks,
-            })
-            .collect())
+    }
+}
+
+/// Matching rows read per batch: enough for runs of consecutive rows to
+/// pay off, few enough that a stream holds little at a time.
+const BATCH_ROWS: usize = 64;
+
+/// Column readers walking one row group of `chunks.parquet` in row order.
+struct GroupCursor {
+    group: usize,
+    readers: Vec<(usize, ColumnReaderImpl<ByteArrayType>)>,
+    /// The next row (block-wide) every reader is at.
+    pos: usize,
+}
+
+/// The series of one block for a select, read a batch of rows at a time:
+/// memory is bounded by the batch, not by the answer.
+pub struct BlockSeriesSource<B> {
+    block: B,
+    /// Matching rows, ascending (so in label order).
+    rows: Vec<u32>,
+    /// Index in `rows` of the next row to read.
+    next: usize,
+    mint: i64,
+    maxt: i64,
+    skip_chunks: bool,
+    windows: Vec<usize>,
+    cursor: Option<GroupCursor>,
+    ready: std::collections::VecDeque<StorageSeries>,
+}
+
+impl<B: std::borrow::Borrow<BlockReader>> BlockSeriesSource<B> {
+    /// Reads the next batch of rows, all from one row group.
+    fn fill(&mut self) -> Result<(), BlockError> {
+        let b: &BlockReader = self.block.borrow();
+        while self.ready.is_empty() && self.next < self.rows.len() {
+            let first = self.rows[self.next] as usize;
+            if self.skip_chunks {
+                let end = (self.next + BATCH_ROWS).min(self.rows.len());
+                self.ready
+                    .extend(self.rows[self.next..end].iter().map(|&r| StorageSeries {
+                        labels: b.labels[r as usize].clone(),
+                        chunks: Vec::new(),
+                    }));
+                self.next = end;
+                break;
+            }
+            let group = b.group_starts.partition_point(|&s| s <= first) - 1;
+            let group_end = b.group_starts[group + 1];
+            let mut end = self.next;
+            while end < self.rows.len()
+                && end - self.next < BATCH_ROWS
+                && (self.rows[end] as usize) < group_end
+            {
+                end += 1;
+            }
+            let cursor = match self.cursor.take() {
+                Some(c) if c.group == group => c,
+                _ => b.group_cursor(group, &self.windows)?,
+            };
+            let cursor = self.cursor.insert(cursor);
+            let batch = &self.rows[self.next..end];
+            let chunks = b.read_batch(cursor, batch, self.mint, self.maxt)?;
+            for (&r, chunks) in batch.iter().zip(chunks) {
+                if !chunks.is_empty() {
+                    self.ready.push_back(StorageSeries {
+                        labels: b.labels[r as usize].clone(),
+                        chunks,
+                    });
+                }
+            }
+            self.next = end;
+        }
+        Ok(())
+    }
+}
+
+impl<B: std::borrow::Borrow<BlockReader> + Send> SeriesSource for BlockSeriesSource<B> {
+    fn next_series(&mut self) -> Result<Option<StorageSeries>, StorageError> {
+        if self.ready.is_empty() {
+            self.fill()?;
+        }
+        Ok(self.ready.pop_front())
     }
 }
 
@@ -545,52 +649,54 @@ fn load_series(path: &Path) -> Result<(Vec<Labels>, Postings, Vec<usize>), Block
 impl Queryable for BlockReader {
     fn select(
         &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<SeriesSet, StorageError> {
-        Ok(self.select_series(matchers, mint, maxt)?)
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        Ok(SeriesStream::new(
+            BlockReader::series_source(self, req),
+            req,
+            ctx,
+        ))
     }
 
     fn label_names(
         &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
+        req: &LabelRequest,
+        ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
-        if !self.overlaps(mint, maxt) {
+        ctx.check()?;
+        if !self.overlaps(req.mint, req.maxt) {
             return Ok(Vec::new());
         }
-        if matchers.is_empty() {
-            return Ok(self.postings.keys().cloned().collect());
-        }
-        let rows = self.matching_rows(matchers, mint, maxt);
-        Ok(label_names_of(
-            rows.iter().map(|&r| &self.labels[r as usize]),
-        ))
+        let names: Vec<String> = if req.matchers.is_empty() {
+            self.postings.keys().cloned().collect()
+        } else {
+            let rows = self.matching_rows(&req.matchers, req.mint, req.maxt);
+            label_names_of(rows.iter().map(|&r| &self.labels[r as usize]))
+        };
+        Ok(req.limited(names))
     }
 
     fn label_values(
         &self,
         name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
+        req: &LabelRequest,
+        ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
-        if !self.overlaps(mint, maxt) {
+        ctx.check()?;
+        if !self.overlaps(req.mint, req.maxt) {
             return Ok(Vec::new());
         }
         let Some(values) = self.postings.get(name) else {
             return Ok(Vec::new());
         };
-        if matchers.is_empty() {
-            return Ok(values.keys().cloned().collect());
-        }
-        let rows = self.matching_rows(matchers, mint, maxt);
-        Ok(label_values_of(
-            name,
-            rows.iter().map(|&r| &self.labels[r as usize]),
-        ))
+        let values: Vec<String> = if req.matchers.is_empty() {
+            values.keys().cloned().collect()
+        } else {
+            let rows = self.matching_rows(&req.matchers, req.mint, req.maxt);
+            label_values_of(name, rows.iter().map(|&r| &self.labels[r as usize]))
+        };
+        Ok(req.limited(values))
     }
 }
 
@@ -681,6 +787,7 @@ mod tests {
     use super::*;
     use crate::testutil::{counters, spec};
     use crate::writer::{BlockSeries, write_block};
+    use argus_model::QueryableExt;
     use argus_model::Sample;
 
     const H: i64 = 3_600_000;
@@ -711,7 +818,7 @@ mod tests {
         assert_eq!(r.meta().stats.num_series, 50);
         let chunks: usize = series.iter().map(|s| s.chunks.len()).sum();
         assert_eq!(r.meta().stats.num_chunks, chunks as u64);
-        let got = r.select(&[], i64::MIN, i64::MAX).expect("select");
+        let got = r.select_all(&[], i64::MIN, i64::MAX).expect("select");
         assert_eq!(got.len(), series.len());
         for (g, w) in got.iter().zip(&series) {
             assert_eq!(g.labels, w.labels);
@@ -735,7 +842,7 @@ mod tests {
             (T0 + 5 * H + 59 * 60_000, T0 + 9 * H),
             (T0 - H, T0 + 10_000),
         ] {
-            let got = r.select(&[], mint, maxt).expect("select");
+            let got = r.select_all(&[], mint, maxt).expect("select");
             let want: Vec<(Labels, Vec<Sample>)> = series
                 .iter()
                 .zip(&samples)
@@ -750,14 +857,14 @@ mod tests {
             }
         }
         assert!(
-            r.select(&[], T0 + 6 * H, T0 + 7 * H)
+            r.select_all(&[], T0 + 6 * H, T0 + 7 * H)
                 .expect("select")
                 .is_empty()
         );
 
         let name = m(MatchType::Equal, "__name__", "metric_3_total");
         let got = r
-            .select(std::slice::from_ref(&name), T0, T0 + 6 * H)
+            .select_all(std::slice::from_ref(&name), T0, T0 + 6 * H)
             .expect("select");
         assert!(!got.is_empty());
         assert!(
@@ -783,7 +890,7 @@ mod tests {
         ];
         for ms in cases {
             let got: Vec<Labels> = r
-                .select(&ms, T0, T0 + 6 * H)
+                .select_all(&ms, T0, T0 + 6 * H)
                 .expect("select")
                 .into_iter()
                 .map(|s| s.labels)
@@ -796,25 +903,25 @@ mod tests {
             assert_eq!(got, want, "{ms:?}");
         }
 
-        let names = r.label_names(&[], T0, T0 + H).expect("names");
+        let names = r.label_names_all(&[], T0, T0 + H).expect("names");
         assert_eq!(names, vec!["__name__", "code", "instance", "job"]);
         let names = r
-            .label_names(std::slice::from_ref(&name), T0, T0 + H)
+            .label_names_all(std::slice::from_ref(&name), T0, T0 + H)
             .expect("names");
         assert_eq!(names.len(), 4);
         assert!(
-            r.label_names(&[], T0 + 7 * H, T0 + 8 * H)
+            r.label_names_all(&[], T0 + 7 * H, T0 + 8 * H)
                 .expect("names")
                 .is_empty()
         );
-        let codes = r.label_values("code", &[], T0, T0 + H).expect("values");
+        let codes = r.label_values_all("code", &[], T0, T0 + H).expect("values");
         assert_eq!(codes, vec!["200", "404", "500"]);
         let jobs = r
-            .label_values("job", &[m(MatchType::Equal, "code", "404")], T0, T0 + H)
+            .label_values_all("job", &[m(MatchType::Equal, "code", "404")], T0, T0 + H)
             .expect("values");
         assert_eq!(jobs, vec!["job1"]);
         assert!(
-            r.label_values("nope", &[], T0, T0 + H)
+            r.label_values_all("nope", &[], T0, T0 + H)
                 .expect("values")
                 .is_empty()
         );
@@ -835,7 +942,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("|");
         let ms = [m(MatchType::Regex, "instance", &re)];
-        let got = r.select(&ms, T0, T0 + 2 * H).expect("select");
+        let got = r.select_all(&ms, T0, T0 + 2 * H).expect("select");
         let want: Vec<&BlockSeries> = series
             .iter()
             .filter(|s| matches_all(&ms, &s.labels))
@@ -882,7 +989,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let r = open(dir.path(), &[], T0, T0 + 2 * H);
         assert_eq!(r.num_series(), 0);
-        assert!(r.select(&[], T0, T0 + 2 * H).expect("select").is_empty());
+        assert!(
+            r.select_all(&[], T0, T0 + 2 * H)
+                .expect("select")
+                .is_empty()
+        );
         let (mut series, _) = counters(3, T0, T0 + H, 15_000, 0, 5);
         series[1].chunks.clear();
         let r = open(dir.path(), &series, T0, T0 + 2 * H);
@@ -936,7 +1047,7 @@ mod tests {
         }
         std::fs::write(&path, &bad).expect("write");
         if let Ok(r) = BlockReader::open(&bdir) {
-            let _ = r.select(&[], i64::MIN, i64::MAX);
+            let _ = r.select_all(&[], i64::MIN, i64::MAX);
         }
         // A missing file.
         std::fs::remove_file(&path).expect("rm");

@@ -1,7 +1,6 @@
 //! Test data: counters scraped at a fixed interval, cut into chunks the way
 //! Prometheus's head does (120 samples, never across a block boundary).
 
-use argus_model::chunk::XorAppender;
 use argus_model::storage::ChunkData;
 use argus_model::{Labels, Sample};
 
@@ -59,20 +58,7 @@ pub fn counter_samples(
 
 /// Cuts samples into chunks of at most 120 samples.
 pub fn chunks_of(samples: &[Sample]) -> Vec<ChunkData> {
-    samples
-        .chunks(120)
-        .map(|c| {
-            let mut a = XorAppender::new();
-            for s in c {
-                a.append(s.t, s.v);
-            }
-            ChunkData {
-                min_t: c[0].t,
-                max_t: c[c.len() - 1].t,
-                bytes: a.into_bytes().into(),
-            }
-        })
-        .collect()
+    argus_model::storage::chunks_from_samples(samples.iter().copied())
 }
 
 /// `n` counters in `[min_t, max_t)`, sorted by labels, with their samples.
@@ -113,13 +99,7 @@ pub fn counters(
 
 pub fn spec(min_time: i64, max_time: i64) -> NewBlock {
     NewBlock {
-        min_time,
-        max_time,
         external_labels: Labels::from_pairs(&[("replica", "a")]),
-        resolution: 0,
-        source: "test".to_string(),
-        compaction_level: 1,
-        sources: Vec::new(),
-        parents: Vec::new(),
+        ..NewBlock::new(min_time, max_time, "test")
     }
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use argus_model::Labels;
 use argus_model::labels::METRIC_NAME;
 use argus_model::storage::ChunkData;
+use argus_model::{Labels, Sample};
 use parquet::basic::{Compression, ConvertedType, Encoding, LogicalType, Repetition, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
 use parquet::file::metadata::KeyValue;
@@ -82,6 +82,34 @@ pub struct NewBlock {
     /// Blocks this one was compacted from; empty means the block itself.
     pub sources: Vec<Ulid>,
     pub parents: Vec<BlockDesc>,
+}
+
+impl NewBlock {
+    /// A raw, level-1 block of `[min_time, max_time)` without external
+    /// labels or parents.
+    pub fn new(min_time: i64, max_time: i64, source: &str) -> NewBlock {
+        NewBlock {
+            min_time,
+            max_time,
+            external_labels: Labels::empty(),
+            resolution: 0,
+            source: source.to_string(),
+            compaction_level: 1,
+            sources: Vec::new(),
+            parents: Vec::new(),
+        }
+    }
+}
+
+impl BlockSeries {
+    /// A series from its samples in time order, cut into chunks as the
+    /// head cuts them.
+    pub fn from_samples(labels: Labels, samples: &[Sample]) -> BlockSeries {
+        BlockSeries {
+            labels,
+            chunks: argus_model::storage::chunks_from_samples(samples.iter().copied()),
+        }
+    }
 }
 
 /// The window layout of a block's `chunks.parquet`.

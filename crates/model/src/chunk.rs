@@ -282,7 +282,7 @@ impl<'a> XorChunk<'a> {
     }
 
     pub fn num_samples(&self) -> usize {
-        usize::from(u16::from_be_bytes([self.data[0], self.data[1]]))
+        header_num_samples(self.data)
     }
 
     pub fn bytes(&self) -> &'a [u8] {
@@ -394,8 +394,27 @@ pub struct XorIterator<'a> {
     err: Option<ChunkError>,
 }
 
+/// Chunks whose samples were iterated, process-wide: how tests show that a
+/// labels-only request never decodes a chunk.
+static CHUNKS_DECODED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many chunk iterators this process has started.
+pub fn chunks_decoded() -> u64 {
+    CHUNKS_DECODED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The sample count in a chunk's header, without decoding it (0 when the
+/// header is missing).
+pub fn header_num_samples(data: &[u8]) -> usize {
+    match data {
+        [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
+        _ => 0,
+    }
+}
+
 impl<'a> XorIterator<'a> {
     pub fn new(data: &'a [u8]) -> XorIterator<'a> {
+        CHUNKS_DECODED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (total, err) = if data.len() < 2 {
             (0, Some(ChunkError::MissingHeader))
         } else {

@@ -4,10 +4,15 @@
 //! - [`matcher`]: label matchers with Prometheus semantics.
 //! - [`sample`]: samples and the staleness marker.
 //! - [`chunk`]: the Gorilla XOR chunk codec, bit-compatible with Prometheus.
-//! - [`storage`]: the `Queryable` read interface the query engine consumes.
+//! - [`storage`]: the streaming read interface (`Queryable`) and the write
+//!   interface (`Appendable`) between storage and its users.
+//! - [`error`]: error kinds and their HTTP and gRPC mapping.
+//! - [`cancel`]: the cancellation token a request carries.
 
+pub mod cancel;
 pub mod chunk;
 pub mod duration;
+pub mod error;
 pub mod labels;
 pub mod matcher;
 pub mod memstore;
@@ -16,10 +21,13 @@ pub mod storage;
 pub mod time;
 pub mod varint;
 
+pub use cancel::CancelToken;
 pub use chunk::{XorAppender, XorChunk, XorIterator};
+pub use error::ErrorKind;
 pub use labels::{Label, Labels, LabelsBuilder};
 pub use matcher::{MatchType, Matcher, MatcherError};
 pub use sample::{STALE_NAN_BITS, Sample, is_stale_nan, stale_nan};
 pub use storage::{
-    AppendError, Appendable, Appender, Queryable, SeriesRef, SeriesSet, StorageError, StorageSeries,
+    AppendError, Appendable, Appender, LabelRequest, Queryable, QueryableExt, ReadContext,
+    SelectRequest, SeriesRef, SeriesStream, StorageError, StorageSeries,
 };

@@ -2,22 +2,18 @@
 //!
 //! Samples are kept per series in time order (the last write for a
 //! timestamp wins) and encoded into XOR chunks of at most
-//! [`MAX_SAMPLES_PER_CHUNK`] samples when selected, so the engine reads
+//! [`SAMPLES_PER_CHUNK`](crate::chunk::SAMPLES_PER_CHUNK) samples when selected, so the engine reads
 //! exactly the representation real storage hands it. Staleness markers are
 //! ordinary values here.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use crate::chunk::XorAppender;
 use crate::labels::Labels;
 use crate::matcher::{Matcher, matches_all};
 use crate::storage::{
-    ChunkData, Queryable, SeriesSet, StorageError, StorageSeries, label_names_of, label_values_of,
+    ChunkData, IterSource, LabelRequest, Queryable, ReadContext, SelectRequest, SeriesStream,
+    StorageError, StorageSeries, VecSource, chunks_from_samples, label_names_of, label_values_of,
 };
-
-/// Samples per encoded chunk, as Prometheus's head cuts them.
-pub const MAX_SAMPLES_PER_CHUNK: usize = 120;
 
 #[derive(Debug, Default, Clone)]
 pub struct MemStorage {
@@ -51,86 +47,72 @@ impl MemStorage {
     }
 
     /// Series matching every matcher with at least one sample in `[mint, maxt]`.
-    fn matching<'a>(
-        &'a self,
-        matchers: &'a [Matcher],
+    fn matching(
+        &self,
+        matchers: Vec<Matcher>,
         mint: i64,
         maxt: i64,
-    ) -> impl Iterator<Item = (&'a Labels, &'a BTreeMap<i64, f64>)> + 'a {
+    ) -> impl Iterator<Item = (&Labels, &BTreeMap<i64, f64>)> + '_ {
         self.series.iter().filter(move |(l, samples)| {
-            mint <= maxt && matches_all(matchers, l) && samples.range(mint..=maxt).next().is_some()
+            mint <= maxt && matches_all(&matchers, l) && samples.range(mint..=maxt).next().is_some()
         })
     }
 }
 
 fn encode_chunks(samples: &BTreeMap<i64, f64>, mint: i64, maxt: i64) -> Vec<ChunkData> {
-    let mut chunks = Vec::new();
-    let mut app = XorAppender::new();
-    let mut min_t = 0;
-    let flush = |app: &mut XorAppender, min_t: i64, chunks: &mut Vec<ChunkData>| {
-        if app.num_samples() > 0 {
-            let done = std::mem::take(app);
-            let max_t = done.last_t();
-            chunks.push(ChunkData {
-                min_t,
-                max_t,
-                bytes: Arc::from(done.into_bytes()),
-            });
-        }
-    };
-    for (&t, &v) in samples.range(mint..=maxt) {
-        if app.num_samples() >= MAX_SAMPLES_PER_CHUNK {
-            flush(&mut app, min_t, &mut chunks);
-        }
-        if app.num_samples() == 0 {
-            min_t = t;
-        }
-        app.append(t, v);
-    }
-    flush(&mut app, min_t, &mut chunks);
-    chunks
+    chunks_from_samples(
+        samples
+            .range(mint..=maxt)
+            .map(|(&t, &v)| crate::sample::Sample::new(t, v)),
+    )
 }
 
 impl Queryable for MemStorage {
     fn select(
         &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<SeriesSet, StorageError> {
-        Ok(self
-            .matching(matchers, mint, maxt)
-            .map(|(labels, samples)| StorageSeries {
-                labels: labels.clone(),
-                chunks: encode_chunks(samples, mint, maxt),
-            })
-            .collect())
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        let (mint, maxt, skip_chunks) = (req.mint, req.maxt, req.hints.skip_chunks);
+        let series =
+            self.matching(req.matchers.clone(), mint, maxt)
+                .map(move |(labels, samples)| StorageSeries {
+                    labels: labels.clone(),
+                    chunks: if skip_chunks {
+                        Vec::new()
+                    } else {
+                        encode_chunks(samples, mint, maxt)
+                    },
+                });
+        Ok(SeriesStream::new(IterSource(series), req, ctx))
     }
 
     fn label_names(
         &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
+        req: &LabelRequest,
+        ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
-        Ok(label_names_of(
-            self.matching(matchers, mint, maxt)
+        ctx.check()?;
+        let names = label_names_of(
+            self.matching(req.matchers.clone(), req.mint, req.maxt)
                 .map(|(labels, _)| labels),
-        ))
+        );
+        Ok(req.limited(names))
     }
 
     fn label_values(
         &self,
         name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
+        req: &LabelRequest,
+        ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
-        Ok(label_values_of(
+        ctx.check()?;
+        let values = label_values_of(
             name,
-            self.matching(matchers, mint, maxt)
+            self.matching(req.matchers.clone(), req.mint, req.maxt)
                 .map(|(labels, _)| labels),
-        ))
+        );
+        Ok(req.limited(values))
     }
 }
 
@@ -140,6 +122,7 @@ mod tests {
     use crate::chunk::XorChunk;
     use crate::matcher::MatchType;
     use crate::sample::{is_stale_nan, stale_nan};
+    use crate::storage::QueryableExt;
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs)
@@ -161,7 +144,7 @@ mod tests {
         m.append(a.clone(), 10, 1.0);
         m.append(a.clone(), 20, 2.0);
         m.append(a.clone(), 20, 9.0);
-        let got = m.select(&[], 0, 100).expect("select");
+        let got = m.select_all(&[], 0, 100).expect("select");
         assert_eq!(got.len(), 1);
         assert_eq!(all(&got[0]), vec![(10, 1.0), (20, 9.0), (30, 3.0)]);
         assert_eq!(m.num_samples(), 3);
@@ -173,17 +156,17 @@ mod tests {
         m.append(l(&[("__name__", "b"), ("job", "x")]), 0, 1.0);
         m.append(l(&[("__name__", "a"), ("job", "y")]), 0, 1.0);
         m.append(l(&[("__name__", "a"), ("job", "x")]), 0, 1.0);
-        let got = m.select(&[], 0, 0).expect("select");
+        let got = m.select_all(&[], 0, 0).expect("select");
         let names: Vec<String> = got.iter().map(|s| s.labels.to_string()).collect();
         assert_eq!(
             names,
             vec![r#"a{job="x"}"#, r#"a{job="y"}"#, r#"b{job="x"}"#]
         );
         let re = Matcher::new(MatchType::Regex, "job", "x|z").expect("regex");
-        let got = m.select(&[re], 0, 0).expect("select");
+        let got = m.select_all(&[re], 0, 0).expect("select");
         assert_eq!(got.len(), 2);
         let got = m
-            .select(&[Matcher::equal("__name__", "a")], 0, 0)
+            .select_all(&[Matcher::equal("__name__", "a")], 0, 0)
             .expect("select");
         assert_eq!(got.len(), 2);
     }
@@ -196,12 +179,12 @@ mod tests {
             m.append(a.clone(), t * 10, t as f64);
         }
         m.append(l(&[("__name__", "late")]), 1000, 1.0);
-        let got = m.select(&[], 20, 45).expect("select");
+        let got = m.select_all(&[], 20, 45).expect("select");
         assert_eq!(got.len(), 1);
         assert_eq!(all(&got[0]), vec![(20, 2.0), (30, 3.0), (40, 4.0)]);
         assert_eq!(got[0].chunks[0].min_t, 20);
         assert_eq!(got[0].chunks[0].max_t, 40);
-        assert!(m.select(&[], 50, 40).expect("select").is_empty());
+        assert!(m.select_all(&[], 50, 40).expect("select").is_empty());
     }
 
     #[test]
@@ -211,7 +194,7 @@ mod tests {
         for t in 0..250 {
             m.append(a.clone(), t, t as f64);
         }
-        let got = m.select(&[], 0, 1000).expect("select");
+        let got = m.select_all(&[], 0, 1000).expect("select");
         let counts: Vec<usize> = got[0]
             .chunks
             .iter()
@@ -229,7 +212,7 @@ mod tests {
         let a = l(&[("__name__", "a")]);
         m.append(a.clone(), 0, 1.0);
         m.append(a.clone(), 10, stale_nan());
-        let got = m.select(&[], 0, 10).expect("select");
+        let got = m.select_all(&[], 0, 10).expect("select");
         let s = all(&got[0]);
         assert!(is_stale_nan(s[1].1));
     }
@@ -241,24 +224,25 @@ mod tests {
         m.append(l(&[("__name__", "b"), ("instance", "i")]), 0, 1.0);
         m.append(l(&[("__name__", "c"), ("zone", "z")]), 500, 1.0);
         assert_eq!(
-            m.label_names(&[], 0, 10).expect("names"),
+            m.label_names_all(&[], 0, 10).expect("names"),
             vec!["__name__", "instance", "job"]
         );
         assert_eq!(
-            m.label_names(&[Matcher::equal("__name__", "a")], 0, 1000)
+            m.label_names_all(&[Matcher::equal("__name__", "a")], 0, 1000)
                 .expect("names"),
             vec!["__name__", "job"]
         );
         assert_eq!(
-            m.label_values("__name__", &[], 0, 1000).expect("values"),
+            m.label_values_all("__name__", &[], 0, 1000)
+                .expect("values"),
             vec!["a", "b", "c"]
         );
         assert_eq!(
-            m.label_values("job", &[], 0, 1000).expect("values"),
+            m.label_values_all("job", &[], 0, 1000).expect("values"),
             vec!["x"]
         );
         m.clear();
-        assert!(m.label_names(&[], 0, 1000).expect("names").is_empty());
+        assert!(m.label_names_all(&[], 0, 1000).expect("names").is_empty());
         assert_eq!(m.num_series(), 0);
     }
 }
@@ -357,31 +341,34 @@ impl crate::storage::Appender for SharedMemAppender<'_> {
 }
 
 impl Queryable for SharedMemStorage {
+    /// Collects the answer under the read lock, so writers are not held up
+    /// by a slow reader.
     fn select(
         &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<SeriesSet, StorageError> {
-        self.read().select(matchers, mint, maxt)
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        let series = self
+            .read()
+            .select(req, ctx)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SeriesStream::new(VecSource::new(series), req, ctx))
     }
 
     fn label_names(
         &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
+        req: &LabelRequest,
+        ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
-        self.read().label_names(matchers, mint, maxt)
+        self.read().label_names(req, ctx)
     }
 
     fn label_values(
         &self,
         name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
+        req: &LabelRequest,
+        ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
-        self.read().label_values(name, matchers, mint, maxt)
+        self.read().label_values(name, req, ctx)
     }
 }

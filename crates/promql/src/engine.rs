@@ -1,11 +1,11 @@
 //! The query entry points and their options.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use argus_model::cancel::CancelToken;
+use argus_model::error::ErrorKind;
 use argus_model::matcher::Matcher;
-use argus_model::storage::Queryable;
+use argus_model::storage::{Queryable, ReadContext};
 
 use argus_model::labels::Labels;
 use argus_model::sample::Sample;
@@ -45,29 +45,29 @@ impl Default for EngineOptions {
     }
 }
 
-/// Per-query controls: a deadline and a cancellation flag the caller may
-/// set (the HTTP API sets it when the client disconnects).
+/// Per-query controls: the read context every select of the query
+/// carries to storage (a deadline, a cancellation token the HTTP API
+/// cancels when the client disconnects, per-select read limits).
 #[derive(Debug, Clone, Default)]
 pub struct QueryContext {
-    pub deadline: Option<Instant>,
-    pub cancel: Option<Arc<AtomicBool>>,
+    pub read: ReadContext,
 }
 
 impl QueryContext {
+    pub fn new(deadline: Option<Instant>, cancel: CancelToken) -> QueryContext {
+        QueryContext {
+            read: ReadContext::new(deadline, cancel),
+        }
+    }
+
     /// An error if the query must stop now; `stage` names where, for the
     /// message ("query timed out in series selection").
     pub fn check(&self, stage: &'static str) -> Result<(), QueryError> {
-        if let Some(c) = &self.cancel
-            && c.load(Ordering::Relaxed)
-        {
-            return Err(QueryError::Canceled(stage));
+        match self.read.interruption() {
+            None => Ok(()),
+            Some(ErrorKind::Canceled) => Err(QueryError::Canceled(stage)),
+            Some(_) => Err(QueryError::Timeout(stage)),
         }
-        if let Some(d) = self.deadline
-            && Instant::now() >= d
-        {
-            return Err(QueryError::Timeout(stage));
-        }
-        Ok(())
     }
 }
 

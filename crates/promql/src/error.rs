@@ -1,3 +1,4 @@
+use argus_model::error::ErrorKind;
 use argus_model::storage::StorageError;
 
 /// Why a query failed, in Prometheus's categories: the HTTP API maps each to
@@ -18,33 +19,47 @@ pub enum QueryError {
     /// The deadline passed (503 `timeout`).
     #[error("query timed out in {0}")]
     Timeout(&'static str),
-    /// The client went away or the server is shutting down (503 `canceled`).
+    /// The client went away or the server is shutting down (499 `canceled`).
     #[error("query was canceled in {0}")]
     Canceled(&'static str),
-    /// Reading from storage failed (500 `internal`).
+    /// Reading from storage failed; its kind decides the status.
     #[error("{0}")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for QueryError {
+    /// A storage that stopped because the query's context said so reports
+    /// it as the query being canceled or timed out.
+    fn from(e: StorageError) -> QueryError {
+        match e.kind() {
+            ErrorKind::Canceled => QueryError::Canceled("series selection"),
+            ErrorKind::DeadlineExceeded => QueryError::Timeout("series selection"),
+            _ => QueryError::Storage(e),
+        }
+    }
 }
 
 impl QueryError {
+    /// The kind of failure, which decides the HTTP status and `errorType`
+    /// (mapped once, in [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            QueryError::BadData(_) => ErrorKind::InvalidArgument,
+            QueryError::Execution(_) => ErrorKind::Execution,
+            QueryError::TooManySamples(_) => ErrorKind::ResourceExhausted,
+            QueryError::Timeout(_) => ErrorKind::DeadlineExceeded,
+            QueryError::Canceled(_) => ErrorKind::Canceled,
+            QueryError::Storage(e) => e.kind(),
+        }
+    }
+
     /// Prometheus's `errorType` for this error.
     pub fn error_type(&self) -> &'static str {
-        match self {
-            QueryError::BadData(_) => "bad_data",
-            QueryError::Execution(_) | QueryError::TooManySamples(_) => "execution",
-            QueryError::Timeout(_) => "timeout",
-            QueryError::Canceled(_) => "canceled",
-            QueryError::Storage(_) => "internal",
-        }
+        self.kind().prometheus_error_type()
     }
 
     /// Prometheus's HTTP status for this error.
     pub fn http_status(&self) -> u16 {
-        match self {
-            QueryError::BadData(_) => 400,
-            QueryError::Execution(_) | QueryError::TooManySamples(_) => 422,
-            QueryError::Timeout(_) | QueryError::Canceled(_) => 503,
-            QueryError::Storage(_) => 500,
-        }
+        self.kind().http_status()
     }
 }

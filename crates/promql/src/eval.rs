@@ -7,9 +7,14 @@ use std::time::{Duration, SystemTime};
 use argus_model::labels::{Labels, METRIC_NAME};
 use argus_model::matcher::{MatchType, Matcher};
 use argus_model::sample::{Sample, is_stale_nan};
-use argus_model::storage::Queryable;
+use argus_model::storage::{
+    Grouping, MergeSeries, OnEqualLabels, Queryable, SelectHints, SelectRequest, SeriesSource,
+    SeriesStream,
+};
 use promql_parser::label::{MatchOp, Matcher as ParserMatcher};
-use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
+use promql_parser::parser::{
+    AtModifier, Call, Expr, LabelModifier, Offset, SubqueryExpr, VectorSelector,
+};
 
 use crate::annotations::Annotations;
 use crate::engine::{EngineOptions, QueryContext};
@@ -44,6 +49,11 @@ pub(crate) struct Evaluator<'a> {
     /// Samples held in memory now, checked against `max_samples`.
     held: usize,
     pub samples_loaded: u64,
+    /// The nearest enclosing function or aggregation and the grouping of a
+    /// directly enclosing aggregation, handed to storage as select hints
+    /// (as Prometheus's `extractFuncFromPath`/`extractGroupsFromPath`).
+    hint_func: Option<String>,
+    hint_grouping: Option<Grouping>,
 }
 
 /// Samples of one series from a range source (a range selector or a
@@ -55,35 +65,43 @@ pub(crate) struct RangeInput {
 }
 
 /// The series of a range-vector argument, decoded one at a time: storage
-/// series stay compressed until their turn.
-pub(crate) enum RangeSource {
+/// series are pulled from the storage's stream and stay compressed until
+/// their turn.
+pub(crate) enum RangeSource<'a> {
     Storage {
-        series: std::vec::IntoIter<argus_model::storage::StorageSeries>,
+        series: SeriesStream<'a>,
         mint: i64,
         maxt: i64,
     },
     Computed(std::vec::IntoIter<RangeInput>),
 }
 
-impl RangeSource {
+impl RangeSource<'_> {
     /// Fills `buf` with the next series' samples (stale markers removed)
     /// and returns its labels and whether its name is to be dropped.
-    pub fn next_into(&mut self, buf: &mut Vec<Sample>) -> Option<(Labels, bool)> {
+    pub fn next_into(
+        &mut self,
+        buf: &mut Vec<Sample>,
+    ) -> Result<Option<(Labels, bool)>, QueryError> {
         buf.clear();
         match self {
             RangeSource::Storage { series, mint, maxt } => {
-                let s = series.next()?;
+                let Some(s) = series.next().transpose()? else {
+                    return Ok(None);
+                };
                 buf.extend(
                     s.samples(*mint, *maxt)
                         .filter(|x| !is_stale_nan(x.v))
                         .map(|x| Sample::new(x.t, sanitize(x.v))),
                 );
-                Some((s.labels, false))
+                Ok(Some((s.labels, false)))
             }
             RangeSource::Computed(inputs) => {
-                let mut i = inputs.next()?;
+                let Some(mut i) = inputs.next() else {
+                    return Ok(None);
+                };
                 std::mem::swap(buf, &mut i.samples);
-                Some((i.labels, i.drop_name))
+                Ok(Some((i.labels, i.drop_name)))
             }
         }
     }
@@ -128,7 +146,31 @@ impl<'a> Evaluator<'a> {
             annotations: Annotations::default(),
             held: 0,
             samples_loaded: 0,
+            hint_func: None,
+            hint_grouping: None,
         }
+    }
+
+    /// Evaluates `f` with the select hints of a node: `func` replaces the
+    /// enclosing function name when given (`Some(None)` clears it, as a
+    /// binary operator does), `grouping` always replaces the grouping.
+    fn with_hints<T>(
+        &mut self,
+        func: Option<Option<String>>,
+        grouping: Option<Grouping>,
+        f: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        let saved_func = match func {
+            Some(func) => Some(std::mem::replace(&mut self.hint_func, func)),
+            None => None,
+        };
+        let saved_grouping = std::mem::replace(&mut self.hint_grouping, grouping);
+        let out = f(self);
+        if let Some(func) = saved_func {
+            self.hint_func = func;
+        }
+        self.hint_grouping = saved_grouping;
+        out
     }
 
     /// ` (line:col)` of a call or one of its arguments, for annotations.
@@ -227,9 +269,28 @@ impl<'a> Evaluator<'a> {
                         .into(),
                 )),
             },
-            Expr::Binary(b) => crate::binary::eval_binary(self, b, grid),
-            Expr::Aggregate(a) => crate::aggregate::eval_aggregate(self, a, grid),
-            Expr::Call(c) => self.eval_call(c, grid),
+            Expr::Binary(b) => self.with_hints(Some(None), None, |ev| {
+                crate::binary::eval_binary(ev, b, grid)
+            }),
+            Expr::Aggregate(a) => {
+                let grouping = match &a.modifier {
+                    Some(LabelModifier::Include(l)) => Some(Grouping {
+                        by: true,
+                        labels: l.labels.clone(),
+                    }),
+                    Some(LabelModifier::Exclude(l)) => Some(Grouping {
+                        by: false,
+                        labels: l.labels.clone(),
+                    }),
+                    None => None,
+                };
+                self.with_hints(Some(Some(a.op.to_string())), grouping, |ev| {
+                    crate::aggregate::eval_aggregate(ev, a, grid)
+                })
+            }
+            Expr::Call(c) => self.with_hints(Some(Some(c.func.name.to_string())), None, |ev| {
+                ev.eval_call(c, grid)
+            }),
             Expr::Extension(_) => Err(QueryError::BadData("unsupported expression".into())),
         }
     }
@@ -259,7 +320,9 @@ impl<'a> Evaluator<'a> {
                 let f = RangeFunc::from_name(c.func.name).ok_or_else(|| {
                     QueryError::BadData(format!("unknown function {}", c.func.name))
                 })?;
-                self.range_call_each(f, c, grid, sink)
+                self.with_hints(Some(Some(c.func.name.to_string())), None, |ev| {
+                    ev.range_call_each(f, c, grid, sink)
+                })
             }
             _ => {
                 let series = self.eval_vector(expr, grid)?;
@@ -322,25 +385,48 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
-    /// Selects series for a selector's matchers (and `or` alternatives).
+    /// Selects series for a selector's matchers (and `or` alternatives)
+    /// as a stream; `range_ms` is the range of an enclosing range selector
+    /// or subquery (0 for an instant selector).
     pub fn select(
         &mut self,
         vs: &VectorSelector,
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<argus_model::storage::StorageSeries>, QueryError> {
+        range_ms: i64,
+    ) -> Result<SeriesStream<'a>, QueryError> {
         self.ctx.check("series selection")?;
-        let sets = selector_matchers(vs)?;
-        let mut all = Vec::new();
-        for matchers in &sets {
-            let mut s = self.storage.select(matchers, mint, maxt)?;
-            all.append(&mut s);
+        let storage: &'a dyn Queryable = self.storage;
+        let hints = SelectHints {
+            step_ms: self.query_step,
+            range_ms,
+            func: self.hint_func.clone(),
+            grouping: self.hint_grouping.clone(),
+            ..SelectHints::default()
+        };
+        let requests: Vec<SelectRequest> = selector_matchers(vs)?
+            .into_iter()
+            .map(|matchers| SelectRequest {
+                matchers,
+                mint,
+                maxt,
+                hints: hints.clone(),
+            })
+            .collect();
+        let read = &self.ctx.read;
+        match requests.as_slice() {
+            [] => Ok(SeriesStream::empty()),
+            [one] => Ok(storage.select(one, read)?),
+            [first, ..] => {
+                let streams = requests
+                    .iter()
+                    .map(|r| Ok(Box::new(storage.select(r, read)?) as Box<dyn SeriesSource + 'a>))
+                    .collect::<Result<Vec<_>, QueryError>>()?;
+                // The alternatives of `or` may select the same series.
+                let merged = MergeSeries::new(streams, OnEqualLabels::KeepFirst);
+                Ok(SeriesStream::new(merged, first, read))
+            }
         }
-        if sets.len() > 1 {
-            all.sort_by(|a, b| a.labels.cmp(&b.labels));
-            all.dedup_by(|a, b| a.labels == b.labels);
-        }
-        Ok(all)
     }
 
     /// An instant selector over the grid; with `timestamps`, each value is
@@ -375,11 +461,12 @@ impl<'a> Evaluator<'a> {
             Some(t) => (t - offset, t - offset),
             None => (grid.start - offset, grid.end - offset),
         };
-        let selected = self.select(vs, first - lookback + 1, last)?;
+        let selected = self.select(vs, first - lookback + 1, last, 0)?;
         let steps = grid.len();
 
         let mut samples: Vec<Sample> = Vec::new();
         for s in selected {
+            let s = s?;
             self.check()?;
             samples.clear();
             samples.extend(s.samples(first - lookback + 1, last));
@@ -420,7 +507,7 @@ impl<'a> Evaluator<'a> {
         let (mut source, ..) = self.range_inputs(expr, grid)?;
         let mut out = Vec::new();
         let mut buf = Vec::new();
-        while let Some((labels, _)) = source.next_into(&mut buf) {
+        while let Some((labels, _)) = source.next_into(&mut buf)? {
             self.check()?;
             self.samples_loaded += buf.len() as u64;
             if buf.is_empty() {
@@ -504,7 +591,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         arg: &Expr,
         grid: &Grid,
-    ) -> Result<(RangeSource, i64, i64, Option<i64>), QueryError> {
+    ) -> Result<(RangeSource<'a>, i64, i64, Option<i64>), QueryError> {
         match arg {
             Expr::MatrixSelector(ms) => {
                 let offset = offset_ms(&ms.vs.offset);
@@ -515,7 +602,7 @@ impl<'a> Evaluator<'a> {
                     None => (grid.start - offset, grid.end - offset),
                 };
                 let mint = first - range + 1;
-                let series = self.select(&ms.vs, mint, last)?;
+                let series = self.select(&ms.vs, mint, last, range)?;
                 let source = RangeSource::Storage {
                     series: series.into_iter(),
                     mint,
@@ -599,7 +686,7 @@ impl<'a> Evaluator<'a> {
         let mut step_params = vec![0.0; params.len()];
         let mut annotations = std::mem::take(&mut self.annotations);
         let result: Result<(), QueryError> = (|| {
-            while let Some((labels, drop_name)) = source.next_into(&mut buf) {
+            while let Some((labels, drop_name)) = source.next_into(&mut buf)? {
                 self.check()?;
                 self.samples_loaded += buf.len() as u64;
                 self.charge(buf.len())?;
@@ -704,7 +791,7 @@ impl<'a> Evaluator<'a> {
         let steps = grid.len();
         let mut seen = vec![false; steps];
         let mut buf: Vec<Sample> = Vec::new();
-        while source.next_into(&mut buf).is_some() {
+        while source.next_into(&mut buf)?.is_some() {
             let samples = &buf;
             for (i, slot) in seen.iter_mut().enumerate() {
                 let t = at.unwrap_or(grid.time(i)) - offset;

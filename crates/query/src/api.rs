@@ -1,12 +1,14 @@
 //! The handlers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use argus_model::labels::Labels;
+use argus_model::cancel::{CancelOnDrop, CancelToken};
 use argus_model::matcher::Matcher;
-use argus_model::storage::Queryable;
+use argus_model::storage::{
+    LabelRequest, MergeSeries, OnEqualLabels, Queryable, ReadContext, SelectHints, SelectRequest,
+    SeriesSource, SeriesStream, StorageError, merge_sorted_strings,
+};
 use argus_promql::{Engine, QueryContext, QueryError, QueryOutput, Value};
 use axum::Router;
 use axum::extract::{MatchedPath, Path, Request, State};
@@ -136,16 +138,6 @@ fn respond(r: Result<Response, ApiError>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Sets the query's cancel flag when dropped: hyper drops the handler
-/// future when the client disconnects, and the engine then stops.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 struct InFlight(Gauge);
 
 impl InFlight {
@@ -201,7 +193,9 @@ where
     let started = Instant::now();
     let timeout = timeout.map_or(st.query_timeout, |t| t.min(st.query_timeout));
     let deadline = started.checked_add(timeout);
-    let cancel = Arc::new(AtomicBool::new(false));
+    // hyper drops the handler future when the client disconnects: the
+    // guard then cancels the query on every storage it reads.
+    let cancel = CancelToken::new();
     let _cancel_guard = CancelOnDrop(cancel.clone());
     let m = st.metrics().clone();
     let _in_flight = InFlight::new(&m.queries_in_flight);
@@ -214,12 +208,9 @@ where
         },
         None => acquire.await,
     }
-    .map_err(|_| ApiError::new("unavailable", "the query engine is shutting down"))?;
+    .map_err(|_| ApiError::unavailable("the query engine is shutting down"))?;
 
-    let ctx = QueryContext {
-        deadline,
-        cancel: Some(cancel.clone()),
-    };
+    let ctx = QueryContext::new(deadline, cancel.clone());
     let engine = st.engine();
     let storage = st.storage.clone();
     let task = tokio::task::spawn_blocking(move || {
@@ -238,7 +229,7 @@ where
             Err(_) => {
                 // The engine did not notice the deadline in time; stop it
                 // and answer for it.
-                cancel.store(true, Ordering::Relaxed);
+                cancel.cancel();
                 m.query_duration.observe(started.elapsed().as_secs_f64());
                 return Err(query_failed(
                     &m,
@@ -350,11 +341,26 @@ fn matcher_sets(list: &[&str]) -> Result<Vec<Vec<Matcher>>, String> {
     Ok(sets)
 }
 
-/// Runs storage work on a blocking thread.
+/// Runs work on a blocking thread.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("request failed: {e}")))?
+}
+
+/// Runs storage work on a blocking thread under a read context that ends
+/// at the query timeout and is canceled when the client goes away (the
+/// handler's future, holding the guard, is dropped).
+async fn blocking_read<T: Send + 'static>(
+    st: &ApiState,
+    f: impl FnOnce(&ReadContext) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let cancel = CancelToken::new();
+    let _cancel_guard = CancelOnDrop(cancel.clone());
+    let ctx = ReadContext::new(Instant::now().checked_add(st.query_timeout), cancel);
+    tokio::task::spawn_blocking(move || f(&ctx))
         .await
         .map_err(|e| ApiError::internal(format!("request failed: {e}")))?
 }
@@ -373,30 +379,42 @@ async fn series_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiErr
     let end = time_param(p, "end", MAX_TIME_MS)?;
     let sets = matcher_sets(&matches).map_err(|e| invalid_param("match[]", e))?;
     let storage = st.storage.clone();
-    blocking(move || {
-        let mut all: Vec<Labels> = Vec::new();
-        for ms in &sets {
-            let found = storage
-                .select(ms, start, end)
-                .map_err(|e| ApiError::execution(e.to_string()))?;
-            all.extend(found.into_iter().map(|s| s.labels));
-        }
-        if sets.len() > 1 {
-            all.sort();
-            all.dedup();
-        }
+    blocking_read(st, move |ctx| {
+        // One more than the limit tells whether the answer was cut.
+        let hints = SelectHints {
+            func: Some("series".to_string()),
+            skip_chunks: true,
+            limit: if limit > 0 { limit + 1 } else { 0 },
+            ..SelectHints::default()
+        };
+        let requests: Vec<SelectRequest> = sets
+            .into_iter()
+            .map(|matchers| SelectRequest {
+                matchers,
+                mint: start,
+                maxt: end,
+                hints: hints.clone(),
+            })
+            .collect();
+        let streams = requests
+            .iter()
+            .map(|r| Ok(Box::new(storage.select(r, ctx)?) as Box<dyn SeriesSource + '_>))
+            .collect::<Result<Vec<_>, StorageError>>()
+            .map_err(|e| ApiError::from_storage(&e))?;
+        let merged = MergeSeries::new(streams, OnEqualLabels::KeepFirst);
+        let found = SeriesStream::new(merged, &requests[0], ctx);
+        let mut data = String::from("[");
         let mut notes = Notes::default();
-        if limit > 0 && all.len() > limit {
-            all.truncate(limit);
-            notes.warn("results truncated due to limit");
-        }
-        let mut data = String::with_capacity(all.len() * 64 + 2);
-        data.push('[');
-        for (i, l) in all.iter().enumerate() {
-            if i > 0 {
+        for (n, s) in found.enumerate() {
+            let s = s.map_err(|e| ApiError::from_storage(&e))?;
+            if limit > 0 && n == limit {
+                notes.warn("results truncated due to limit");
+                break;
+            }
+            if n > 0 {
                 data.push(',');
             }
-            write_labels(&mut data, l);
+            write_labels(&mut data, &s.labels);
         }
         data.push(']');
         Ok(success(&data, &notes))
@@ -404,6 +422,8 @@ async fn series_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiErr
     .await
 }
 
+/// A sorted list answer, cut to `limit` with the warning upstream gives;
+/// `items` may hold one more than the limit to tell that it was cut.
 fn string_list_response(mut items: Vec<String>, limit: usize) -> Response {
     let mut notes = Notes::default();
     if limit > 0 && items.len() > limit {
@@ -418,41 +438,48 @@ async fn label_names(State(st): St, p: Params) -> Response {
 }
 
 async fn label_names_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiError> {
-    let (limit, start, end, sets) = label_query_params(p)?;
+    let (limit, requests) = label_requests(p)?;
     let storage = st.storage.clone();
-    blocking(move || {
-        let names = union_over_sets(&sets, |ms| storage.label_names(ms, start, end))?;
+    blocking_read(st, move |ctx| {
+        let names = union_over(&requests, |r| storage.label_names(r, ctx))?;
         Ok(string_list_response(names, limit))
     })
     .await
 }
 
-/// `limit`, `start`, `end` and `match[]` of the label endpoints.
-#[allow(clippy::type_complexity)]
-fn label_query_params(p: &Params) -> Result<(usize, i64, i64, Vec<Vec<Matcher>>), ApiError> {
+/// The `limit` of the label endpoints and one request per `match[]` set
+/// (one without matchers when there is none), each asking for one more
+/// than the limit.
+fn label_requests(p: &Params) -> Result<(usize, Vec<LabelRequest>), ApiError> {
     let limit = limit_param(p)?;
     let start = time_param(p, "start", MIN_TIME_MS)?;
     let end = time_param(p, "end", MAX_TIME_MS)?;
-    let sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
-    Ok((limit, start, end, sets))
+    let mut sets = matcher_sets(&p.all("match[]")).map_err(ApiError::bad_data)?;
+    if sets.is_empty() {
+        sets.push(Vec::new());
+    }
+    let per_request = if limit > 0 { limit + 1 } else { 0 };
+    let requests = sets
+        .into_iter()
+        .map(|ms| LabelRequest::new(ms, start, end).with_limit(per_request))
+        .collect();
+    Ok((limit, requests))
 }
 
-/// The sorted union of `list` over every `match[]` set (all series when
-/// there is none).
-fn union_over_sets(
-    sets: &[Vec<Matcher>],
-    list: impl Fn(&[Matcher]) -> Result<Vec<String>, argus_model::storage::StorageError>,
+/// The sorted union of `list` over the requests.
+fn union_over(
+    requests: &[LabelRequest],
+    list: impl Fn(&LabelRequest) -> Result<Vec<String>, StorageError>,
 ) -> Result<Vec<String>, ApiError> {
-    let lists = if sets.is_empty() {
-        vec![list(&[])]
-    } else {
-        sets.iter().map(|ms| list(ms)).collect()
-    };
-    lists
-        .into_iter()
+    let lists = requests
+        .iter()
+        .map(list)
         .collect::<Result<Vec<_>, _>>()
-        .map(argus_model::storage::merge_sorted_strings)
-        .map_err(|e| ApiError::execution(e.to_string()))
+        .map_err(|e| ApiError::from_storage(&e))?;
+    Ok(merge_sorted_strings(
+        lists,
+        requests.first().map_or(0, |r| r.limit),
+    ))
 }
 
 async fn label_values(State(st): St, Path(name): Path<String>, p: Params) -> Response {
@@ -468,10 +495,10 @@ async fn label_values_inner(
     if name.is_empty() {
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
-    let (limit, start, end, sets) = label_query_params(p)?;
+    let (limit, requests) = label_requests(p)?;
     let storage = st.storage.clone();
-    blocking(move || {
-        let values = union_over_sets(&sets, |ms| storage.label_values(&name, ms, start, end))?;
+    blocking_read(st, move |ctx| {
+        let values = union_over(&requests, |r| storage.label_values(&name, r, ctx))?;
         Ok(string_list_response(values, limit))
     })
     .await

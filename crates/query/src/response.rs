@@ -9,7 +9,9 @@
 
 use std::fmt::Write;
 
+use argus_model::error::ErrorKind;
 use argus_model::labels::Labels;
+use argus_model::storage::StorageError;
 use argus_promql::{Annotations, QueryError, Value};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,31 +28,35 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(error_type: &'static str, message: impl Into<String>) -> ApiError {
-        let status = match error_type {
-            "bad_data" => StatusCode::BAD_REQUEST,
-            "execution" => StatusCode::UNPROCESSABLE_ENTITY,
-            "timeout" | "canceled" | "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            "not_found" => StatusCode::NOT_FOUND,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+    /// An error of `kind`, with the `errorType` and status the kind maps to.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
         ApiError {
-            error_type,
-            status,
+            error_type: kind.prometheus_error_type(),
+            status: StatusCode::from_u16(kind.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             message: message.into(),
         }
     }
 
     pub fn bad_data(message: impl Into<String>) -> ApiError {
-        ApiError::new("bad_data", message)
+        ApiError::new(ErrorKind::InvalidArgument, message)
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new("internal", message)
+        ApiError::new(ErrorKind::Internal, message)
     }
 
     pub fn execution(message: impl Into<String>) -> ApiError {
-        ApiError::new("execution", message)
+        ApiError::new(ErrorKind::Execution, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::Unavailable, message)
+    }
+
+    /// A storage error, reported by its kind.
+    pub fn from_storage(e: &StorageError) -> ApiError {
+        ApiError::new(e.kind(), e.message())
     }
 
     /// An engine error; parse and type errors name the `query` parameter as
@@ -60,12 +66,7 @@ impl ApiError {
             QueryError::BadData(m) => format!("invalid parameter \"query\": {m}"),
             other => other.to_string(),
         };
-        ApiError {
-            error_type: e.error_type(),
-            status: StatusCode::from_u16(e.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            message,
-        }
+        ApiError::new(e.kind(), message)
     }
 
     pub fn to_json(&self) -> String {

@@ -1,19 +1,20 @@
 //! The router over a fake storage: cancellation when the client goes
 //! away, the concurrency limit and the readiness gate.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use argus_model::labels::Labels;
-use argus_model::matcher::Matcher;
-use argus_model::storage::{Queryable, SeriesSet, StorageError, StorageSeries};
-use argus_promql::{Engine, EngineOptions};
-use argus_query::{ApiOptions, ApiState, BuildInfo};
+use argus_model::storage::{
+    LabelRequest, Queryable, ReadContext, SelectRequest, SeriesStream, StorageError, StorageSeries,
+    VecSource,
+};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use prometheus_client::registry::Registry;
+use common::{body_string, get, state};
 use tower::ServiceExt;
 
 /// Every select sleeps, and is counted.
@@ -23,66 +24,37 @@ struct SlowStorage {
 }
 
 impl Queryable for SlowStorage {
-    fn select(&self, matchers: &[Matcher], _: i64, _: i64) -> Result<SeriesSet, StorageError> {
+    fn select(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
         self.selects.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(self.delay);
-        let name = matchers
+        let name = req
+            .matchers
             .iter()
             .find(|m| m.name == "__name__")
             .map_or("x", |m| m.value.as_str());
-        Ok(vec![StorageSeries {
+        let series = vec![StorageSeries {
             labels: Labels::from_pairs(&[("__name__", name)]),
             chunks: Vec::new(),
-        }])
+        }];
+        Ok(SeriesStream::new(VecSource::new(series), req, ctx))
     }
 
-    fn label_names(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<String>, StorageError> {
+    fn label_names(&self, _: &LabelRequest, _: &ReadContext) -> Result<Vec<String>, StorageError> {
         Ok(vec!["__name__".to_string()])
     }
 
     fn label_values(
         &self,
         _: &str,
-        _: &[Matcher],
-        _: i64,
-        _: i64,
+        _: &LabelRequest,
+        _: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
         Ok(Vec::new())
     }
-}
-
-fn state(storage: Arc<SlowStorage>, max_concurrency: usize) -> Arc<ApiState> {
-    let s = ApiState::new(ApiOptions {
-        storage,
-        engine: Engine::new(EngineOptions::default()),
-        query_timeout: Duration::from_secs(60),
-        max_concurrency,
-        build_info: BuildInfo::default(),
-        flags: BTreeMap::new(),
-        config_yaml: String::new(),
-        storage_retention: "15d".to_string(),
-        tsdb: None,
-        lifecycle: None,
-        registry: Registry::default(),
-        scrape: None,
-        external_host: argus_query::ExternalHost::default(),
-    });
-    s.set_ready(true);
-    s
-}
-
-fn get(uri: &str) -> Request<Body> {
-    Request::builder()
-        .uri(uri)
-        .body(Body::empty())
-        .unwrap_or_default()
-}
-
-async fn body_string(r: axum::response::Response) -> String {
-    let b = axum::body::to_bytes(r.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
-    String::from_utf8_lossy(&b).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,4 +168,100 @@ async fn cors_and_preflight() {
         body_string(r).await,
         r#"{"status":"success","data":{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}}"#
     );
+}
+
+/// A storage whose select streams many series slowly, recording how many
+/// it produced and whether the stream was dropped.
+struct TrickleStorage {
+    produced: Arc<AtomicUsize>,
+    dropped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct Trickle {
+    next: usize,
+    produced: Arc<AtomicUsize>,
+    dropped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl argus_model::storage::SeriesSource for Trickle {
+    fn next_series(&mut self) -> Result<Option<StorageSeries>, StorageError> {
+        if self.next >= 10_000 {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        self.next += 1;
+        self.produced.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(StorageSeries {
+            labels: Labels::from_pairs(&[("__name__", "x"), ("i", &format!("{:05}", self.next))]),
+            chunks: Vec::new(),
+        }))
+    }
+}
+
+impl Drop for Trickle {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Queryable for TrickleStorage {
+    fn select(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        let source = Trickle {
+            next: 0,
+            produced: self.produced.clone(),
+            dropped: self.dropped.clone(),
+        };
+        Ok(SeriesStream::new(source, req, ctx))
+    }
+
+    fn label_names(&self, _: &LabelRequest, _: &ReadContext) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    fn label_values(
+        &self,
+        _: &str,
+        _: &LabelRequest,
+        _: &ReadContext,
+    ) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A client that goes away in the middle of a select stops the storage's
+/// stream there, for queries and for the series API alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnected_client_stops_the_stream_mid_select() {
+    for uri in [
+        "/api/v1/query?query=count(x)&time=100",
+        "/api/v1/series?match[]=x",
+    ] {
+        let storage = Arc::new(TrickleStorage {
+            produced: Arc::new(AtomicUsize::new(0)),
+            dropped: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        });
+        let app = argus_query::router(state(storage.clone(), 4));
+        let r = tokio::time::timeout(Duration::from_millis(200), app.oneshot(get(uri))).await;
+        assert!(r.is_err(), "{uri}: the select should still be streaming");
+        let started = storage.produced.load(Ordering::SeqCst);
+        assert!(started > 0, "{uri}: the stream had not started");
+        // The stream notices the cancellation before its next series.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !storage.dropped.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            storage.dropped.load(Ordering::SeqCst),
+            "{uri}: the stream was not dropped after the client left"
+        );
+        let produced = storage.produced.load(Ordering::SeqCst);
+        assert!(
+            produced <= started + 2,
+            "{uri}: {produced} series produced, {started} when the client left"
+        );
+    }
 }

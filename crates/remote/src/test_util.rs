@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argus_model::memstore::SharedMemStorage;
-use argus_model::{Labels, Matcher, Queryable};
+use argus_model::{Labels, Matcher, QueryableExt};
 use prost::Message;
 
 use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
@@ -57,7 +57,7 @@ pub fn samples_of(store: &SharedMemStorage, labels: &Labels) -> Vec<(i64, f64)> 
         .map(|l| Matcher::equal(l.name, l.value))
         .collect();
     let set = store
-        .select(&matchers, i64::MIN, i64::MAX)
+        .select_all(&matchers, i64::MIN, i64::MAX)
         .unwrap_or_else(|e| panic!("select: {e}"));
     set.iter()
         .filter(|s| s.labels == *labels)

@@ -456,7 +456,7 @@ async fn reload_keeps_scraping_and_shutdown_writes_no_markers() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let m = argus_model::Matcher::new(argus_model::MatchType::Equal, "__name__", "m")
         .unwrap_or_else(|e| panic!("{e}"));
-    let set = argus_model::Queryable::select(&*storage, &[m], i64::MIN, i64::MAX)
+    let set = argus_model::QueryableExt::select_all(&*storage, &[m], i64::MIN, i64::MAX)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         set.iter()

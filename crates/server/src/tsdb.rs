@@ -24,11 +24,15 @@ impl DbStatus {
 impl TsdbStatusSource for DbStatus {
     fn tsdb_status(&self, limit: usize) -> TsdbStatus {
         let head = self.db.head();
-        let series = head.select(&[], i64::MIN, i64::MAX);
-        let chunks: usize = series.iter().map(|s| s.chunks.len()).sum();
+        let mut labels = Vec::with_capacity(head.num_series() as usize);
+        let mut chunks = 0usize;
+        head.visit_series(|l, n| {
+            labels.push(l.clone());
+            chunks += n;
+        });
         let (min, max) = head.time_range().unwrap_or((i64::MAX, i64::MIN));
         TsdbStatus::from_series(
-            series.iter().map(|s| &s.labels),
+            labels.iter(),
             i64::try_from(chunks).unwrap_or(i64::MAX),
             min,
             max,

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use argus_block::meta::BlockMeta;
 use argus_block::reader::BlockReader;
 use argus_block::writer::{BlockSeries, NewBlock, write_block};
-use argus_model::storage::{SeriesSet, StorageError, merge_series_sets, merge_sorted_strings};
-use argus_model::{Labels, Matcher, Queryable, SeriesRef};
+use argus_model::storage::{
+    LabelRequest, MergeSeries, OnEqualLabels, ReadContext, SelectRequest, SeriesSource,
+    SeriesStream, StorageError, merge_sorted_strings,
+};
+use argus_model::{Labels, Queryable, SeriesRef};
 use parking_lot::{Mutex, RwLock};
 
 use crate::head::{AppendError, Head, IdHasher, MemSeries};
@@ -351,45 +354,47 @@ impl Db {
 }
 
 impl Queryable for Db {
+    /// The blocks overlapping the range and the head, merged: a series in
+    /// several of them comes out once, with the chunks of all (a block's
+    /// first where they overlap).
     fn select(
         &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<SeriesSet, StorageError> {
-        let mut sets = Vec::new();
-        for b in self.overlapping_blocks(mint, maxt) {
-            sets.push(b.select(matchers, mint, maxt)?);
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        ctx.check()?;
+        let mut sources: Vec<Box<dyn SeriesSource + '_>> = Vec::new();
+        for b in self.overlapping_blocks(req.mint, req.maxt) {
+            sources.push(Box::new(BlockReader::series_source(b, req)));
         }
-        sets.push(self.head.select(matchers, mint, maxt));
-        Ok(merge_series_sets(sets))
+        sources.push(Box::new(self.head.series_source(req)));
+        let merged = MergeSeries::new(sources, OnEqualLabels::ConcatChunks);
+        Ok(SeriesStream::new(merged, req, ctx))
     }
 
     fn label_names(
         &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
+        req: &LabelRequest,
+        ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
-        let mut lists = vec![self.head.label_names(matchers)];
-        for b in self.overlapping_blocks(mint, maxt) {
-            lists.push(b.label_names(matchers, mint, maxt)?);
+        let mut lists = vec![self.head.label_names(req, ctx)?];
+        for b in self.overlapping_blocks(req.mint, req.maxt) {
+            lists.push(b.label_names(req, ctx)?);
         }
-        Ok(merge_sorted_strings(lists))
+        Ok(merge_sorted_strings(lists, req.limit))
     }
 
     fn label_values(
         &self,
         name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
+        req: &LabelRequest,
+        ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError> {
-        let mut lists = vec![self.head.label_values(name, matchers)];
-        for b in self.overlapping_blocks(mint, maxt) {
-            lists.push(b.label_values(name, matchers, mint, maxt)?);
+        let mut lists = vec![self.head.label_values(name, req, ctx)?];
+        for b in self.overlapping_blocks(req.mint, req.maxt) {
+            lists.push(b.label_values(name, req, ctx)?);
         }
-        Ok(merge_sorted_strings(lists))
+        Ok(merge_sorted_strings(lists, req.limit))
     }
 }
 
@@ -545,7 +550,7 @@ impl argus_model::Appender for Appender<'_> {
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         Appender::commit(*self)
             .map(|_| ())
-            .map_err(|e| StorageError::Other(e.to_string()))
+            .map_err(|e| StorageError::internal(e.to_string()))
     }
 
     fn rollback(self: Box<Self>) {}
@@ -555,7 +560,7 @@ impl argus_model::Appender for Appender<'_> {
 mod tests {
     use super::*;
     use crate::wal::FsyncPolicy;
-    use argus_model::Sample;
+    use argus_model::{QueryableExt, Sample};
 
     fn opts(block: i64) -> DbOptions {
         DbOptions {
@@ -574,7 +579,7 @@ mod tests {
     }
 
     fn all(db: &Db) -> Vec<(Labels, Vec<Sample>)> {
-        db.select(&[], i64::MIN, i64::MAX)
+        db.select_all(&[], i64::MIN, i64::MAX)
             .expect("select")
             .into_iter()
             .map(|s| {
@@ -634,7 +639,7 @@ mod tests {
         let db = Db::open(d.path(), opts(10_000)).expect("reopen");
         assert_eq!(db.blocks().len(), 4);
         assert_eq!(all(&db), before);
-        let names = db.label_names(&[], i64::MIN, i64::MAX).expect("names");
+        let names = db.label_names_all(&[], i64::MIN, i64::MAX).expect("names");
         assert_eq!(names, vec!["__name__", "i"]);
     }
 

@@ -12,8 +12,11 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use argus_model::chunk::SAMPLES_PER_CHUNK;
 use argus_model::matcher::{MatchType, matches_all};
-use argus_model::storage::{ChunkData, StorageSeries};
-use argus_model::{Labels, Matcher, XorAppender};
+use argus_model::storage::{
+    ChunkData, LabelRequest, ReadContext, SelectRequest, SeriesSource, SeriesStream, StorageError,
+    StorageSeries,
+};
+use argus_model::{Labels, Matcher, Queryable, XorAppender};
 use parking_lot::{Mutex, RwLock};
 
 const SHARDS: usize = 128;
@@ -108,6 +111,20 @@ impl SeriesData {
         }
         self.last_t = t;
         self.last_v = v;
+    }
+
+    fn has_chunks_in(&self, mint: i64, maxt: i64) -> bool {
+        self.closed
+            .iter()
+            .any(|c| c.max_t >= mint && c.min_t <= maxt)
+            || self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.app.last_t() >= mint && o.min_t <= maxt)
+    }
+
+    fn num_chunks(&self) -> usize {
+        self.closed.len() + usize::from(self.open.is_some())
     }
 
     fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkData> {
@@ -274,6 +291,42 @@ pub struct HeadStats {
     pub out_of_bounds: AtomicU64,
     pub series_created: AtomicU64,
     pub series_removed: AtomicU64,
+}
+
+/// The series of one select over the head. Holds handles to the matching
+/// series, not their data: a series' chunks are copied when it is reached.
+pub struct HeadSeriesSource {
+    series: std::vec::IntoIter<Arc<MemSeries>>,
+    mint: i64,
+    maxt: i64,
+    skip_chunks: bool,
+}
+
+impl SeriesSource for HeadSeriesSource {
+    fn next_series(&mut self) -> Result<Option<StorageSeries>, StorageError> {
+        for s in self.series.by_ref() {
+            let chunks = {
+                let data = s.data.lock();
+                if self.skip_chunks {
+                    if !data.has_chunks_in(self.mint, self.maxt) {
+                        continue;
+                    }
+                    Vec::new()
+                } else {
+                    let chunks = data.chunks_in(self.mint, self.maxt);
+                    if chunks.is_empty() {
+                        continue;
+                    }
+                    chunks
+                }
+            };
+            return Ok(Some(StorageSeries {
+                labels: s.labels.clone(),
+                chunks,
+            }));
+        }
+        Ok(None)
+    }
 }
 
 pub struct Head {
@@ -458,21 +511,37 @@ impl Head {
         out
     }
 
-    /// Series with chunks overlapping `[mint, maxt]`, sorted by labels.
-    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<StorageSeries> {
-        let mut out: Vec<StorageSeries> = self
-            .matching(matchers)
-            .into_iter()
-            .filter_map(|s| {
-                let chunks = s.data.lock().chunks_in(mint, maxt);
-                (!chunks.is_empty()).then(|| StorageSeries {
-                    labels: s.labels.clone(),
-                    chunks,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+    /// Whether the head holds samples in `[mint, maxt]`.
+    fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.time_range()
+            .is_some_and(|(min, max)| min <= maxt && max >= mint)
+    }
+
+    /// The series matching `req` with chunks overlapping its time range,
+    /// sorted by labels; chunks are copied out one series at a time as the
+    /// source is read.
+    pub fn series_source(&self, req: &SelectRequest) -> HeadSeriesSource {
+        let mut series = if req.is_empty_range() || !self.overlaps(req.mint, req.maxt) {
+            Vec::new()
+        } else {
+            self.matching(&req.matchers)
+        };
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        HeadSeriesSource {
+            series: series.into_iter(),
+            mint: req.mint,
+            maxt: req.maxt,
+            skip_chunks: req.hints.skip_chunks,
+        }
+    }
+
+    /// Calls `f` with the labels and chunk count of every series.
+    pub fn visit_series(&self, mut f: impl FnMut(&Labels, usize)) {
+        for shard in &self.shards {
+            for s in shard.read().by_id.values() {
+                f(&s.labels, s.data.lock().num_chunks());
+            }
+        }
     }
 
     /// Every series with its chunks in `[mint, maxt)`, sorted by labels: the
@@ -500,7 +569,13 @@ impl Head {
         out
     }
 
-    pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+    /// Label names of the series matching `req`'s matchers, when the head
+    /// holds samples in its time range.
+    fn names_for(&self, req: &LabelRequest) -> Vec<String> {
+        if !self.overlaps(req.mint, req.maxt) {
+            return Vec::new();
+        }
+        let matchers = &req.matchers[..];
         if matchers.is_empty() {
             let mut names: Vec<String> = self.postings.read().index.keys().cloned().collect();
             names.sort_unstable();
@@ -521,7 +596,13 @@ impl Head {
         names
     }
 
-    pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+    /// Values of label `name` over the series matching `req`'s matchers,
+    /// when the head holds samples in its time range.
+    fn values_for(&self, name: &str, req: &LabelRequest) -> Vec<String> {
+        if !self.overlaps(req.mint, req.maxt) {
+            return Vec::new();
+        }
+        let matchers = &req.matchers[..];
         if matchers.is_empty() {
             let mut values: Vec<String> = self
                 .postings
@@ -622,9 +703,39 @@ impl Head {
     }
 }
 
+impl Queryable for Head {
+    fn select(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        Ok(SeriesStream::new(self.series_source(req), req, ctx))
+    }
+
+    fn label_names(
+        &self,
+        req: &LabelRequest,
+        ctx: &ReadContext,
+    ) -> Result<Vec<String>, StorageError> {
+        ctx.check()?;
+        Ok(req.limited(self.names_for(req)))
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        req: &LabelRequest,
+        ctx: &ReadContext,
+    ) -> Result<Vec<String>, StorageError> {
+        ctx.check()?;
+        Ok(req.limited(self.values_for(name, req)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argus_model::QueryableExt;
 
     fn lbl(name: &str, job: &str) -> Labels {
         Labels::from_pairs(&[("__name__", name), ("job", job)])
@@ -660,7 +771,7 @@ mod tests {
         for t in 1000..1010 {
             h.store(&s, t, t as f64);
         }
-        let sel = h.select(&[], 0, 5000);
+        let sel = h.select_all(&[], 0, 5000).expect("select");
         let c = &sel[0].chunks;
         assert_eq!(c.len(), 4);
         assert_eq!((c[0].min_t, c[0].max_t), (0, 119));
@@ -678,18 +789,30 @@ mod tests {
             h.store(&s, 1, 1.0);
         }
         let m = |k, n: &str, v: &str| Matcher::new(k, n, v).expect("matcher");
-        let sel = h.select(&[m(MatchType::Equal, "__name__", "up")], 0, 10);
+        let sel = h
+            .select_all(&[m(MatchType::Equal, "__name__", "up")], 0, 10)
+            .expect("select");
         assert_eq!(sel.len(), 2);
         assert!(sel[0].labels < sel[1].labels);
-        let sel = h.select(&[m(MatchType::Regex, "job", "a|c")], 0, 10);
+        let sel = h
+            .select_all(&[m(MatchType::Regex, "job", "a|c")], 0, 10)
+            .expect("select");
         assert_eq!(sel.len(), 2);
-        let sel = h.select(&[m(MatchType::NotEqual, "job", "a")], 0, 10);
+        let sel = h
+            .select_all(&[m(MatchType::NotEqual, "job", "a")], 0, 10)
+            .expect("select");
         assert_eq!(sel.len(), 1);
-        let sel = h.select(&[m(MatchType::Equal, "nope", "")], 0, 10);
+        let sel = h
+            .select_all(&[m(MatchType::Equal, "nope", "")], 0, 10)
+            .expect("select");
         assert_eq!(sel.len(), 3);
-        assert_eq!(h.label_names(&[]), vec!["__name__", "job"]);
         assert_eq!(
-            h.label_values("__name__", &[m(MatchType::Equal, "job", "b")]),
+            h.label_names_all(&[], 0, 10).expect("names"),
+            vec!["__name__", "job"]
+        );
+        assert_eq!(
+            h.label_values_all("__name__", &[m(MatchType::Equal, "job", "b")], 0, 10)
+                .expect("values"),
             vec!["up"]
         );
     }
@@ -707,9 +830,13 @@ mod tests {
         }
         assert_eq!(h.truncate(100), 1);
         assert_eq!(h.num_series(), 1);
-        let sel = h.select(&[], 0, 1000);
+        let sel = h.select_all(&[], 0, 1000).expect("select");
         assert_eq!(sel.len(), 1);
         assert_eq!(sel[0].chunks[0].min_t, 100);
-        assert_eq!(h.label_values("__name__", &[]), vec!["a"]);
+        assert_eq!(
+            h.label_values_all("__name__", &[], 0, 1000)
+                .expect("values"),
+            vec!["a"]
+        );
     }
 }

@@ -9,3 +9,6 @@ pub mod wal_watch;
 pub use db::{Appender, CommitStats, Db, DbOptions, OpenStats, TsdbError};
 pub use head::{AppendError, Head};
 pub use wal::{FsyncPolicy, WalOptions};
+
+#[cfg(test)]
+mod conformance_tests;

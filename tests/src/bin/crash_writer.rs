@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use argus_model::Queryable;
+use argus_model::QueryableExt;
 use argus_tests::{crash_series, crash_value};
 use argus_tsdb::{Db, DbOptions, FsyncPolicy, WalOptions};
 
@@ -36,7 +36,7 @@ fn main() {
     .expect("open db");
     // Continue after the newest sample of series 0 (all series move together).
     let last = db
-        .select(
+        .select_all(
             &[argus_model::Matcher::equal("series", "000")],
             i64::MIN,
             i64::MAX,

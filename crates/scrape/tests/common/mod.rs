@@ -12,7 +12,7 @@ use argus_config::prometheus::PrometheusConfig;
 use argus_config::scrape::ScrapeConfig;
 use argus_discovery::TargetGroup;
 use argus_model::memstore::SharedMemStorage;
-use argus_model::{Labels, Queryable, Sample};
+use argus_model::{Labels, QueryableExt, Sample};
 use argus_scrape::ScrapeManager;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
@@ -192,7 +192,7 @@ impl Harness {
             .unwrap_or_else(|e| panic!("matcher: {e}"));
         let set = self
             .storage
-            .select(&[m], i64::MIN, i64::MAX)
+            .select_all(&[m], i64::MIN, i64::MAX)
             .unwrap_or_else(|e| panic!("select: {e}"));
         set.into_iter()
             .map(|s| {

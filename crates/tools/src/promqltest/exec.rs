@@ -148,10 +148,7 @@ impl Runner {
     }
 
     fn ctx() -> QueryContext {
-        QueryContext {
-            deadline: Some(Instant::now() + QUERY_TIMEOUT),
-            ..QueryContext::default()
-        }
+        QueryContext::new(Some(Instant::now() + QUERY_TIMEOUT), Default::default())
     }
 
     /// Runs a query, turning an engine panic into an error text.

@@ -1,26 +1,92 @@
-//! The read interface between storage and the query engine.
+//! The interfaces between storage and its users.
 //!
-//! A [`Queryable`] answers `select(matchers, mint, maxt)` with series sorted
-//! by labels, each carrying its XOR chunks; samples are decoded lazily by
-//! [`StorageSeries::samples`], so a selection costs compressed bytes until it
-//! is iterated. Time bounds are inclusive milliseconds, as in Prometheus.
+//! - Reading: [`Queryable`] answers a [`SelectRequest`] under a
+//!   [`ReadContext`] with a [`SeriesStream`]: series sorted by labels, each
+//!   complete (labels and XOR chunks) before the next, pulled one at a time
+//!   so memory is bounded by the series in flight. Samples are decoded
+//!   lazily by [`StorageSeries::samples`]. Time bounds are inclusive
+//!   milliseconds, as in Prometheus. See [`read`] and [`stream`].
+//! - Writing: [`Appendable`] hands out [`Appender`]s that collect samples
+//!   and commit them together.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 
 use crate::chunk::{XorChunk, XorIterator};
+use crate::error::ErrorKind;
 use crate::labels::Labels;
-use crate::matcher::Matcher;
 use crate::sample::Sample;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("corrupt data: {0}")]
-    Corrupt(String),
-    #[error("{0}")]
-    Other(String),
+pub mod read;
+pub mod stream;
+
+pub use read::{
+    Grouping, LabelRequest, Queryable, QueryableExt, ReadContext, ReadLimits, SelectHints,
+    SelectRequest,
+};
+pub use stream::{
+    IterSource, MergeSeries, OnEqualLabels, ReadStats, SeriesSource, SeriesStream, VecSource,
+};
+
+/// A storage failure with its [`ErrorKind`], which decides how APIs report
+/// it and whether a retry may help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StorageError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl StorageError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> StorageError {
+        StorageError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> StorageError {
+        StorageError::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> StorageError {
+        StorageError::new(ErrorKind::NotFound, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> StorageError {
+        StorageError::new(ErrorKind::Unavailable, message)
+    }
+
+    pub fn resource_exhausted(message: impl Into<String>) -> StorageError {
+        StorageError::new(ErrorKind::ResourceExhausted, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> StorageError {
+        StorageError::new(ErrorKind::Internal, message)
+    }
+
+    /// Stored data that does not decode: an internal error naming it.
+    pub fn corrupt(message: impl std::fmt::Display) -> StorageError {
+        StorageError::internal(format!("corrupt data: {message}"))
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> StorageError {
+        StorageError::internal(format!("i/o error: {e}"))
+    }
 }
 
 /// Why a sample was refused by an [`Appender`].
@@ -117,33 +183,6 @@ pub struct StorageSeries {
     pub chunks: Vec<ChunkData>,
 }
 
-pub type SeriesSet = Vec<StorageSeries>;
-
-pub trait Queryable: Send + Sync {
-    /// Series matching every matcher that may have samples in `[mint, maxt]`,
-    /// sorted by labels, each label set once.
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64)
-    -> Result<SeriesSet, StorageError>;
-
-    /// Sorted label names of the series matching `matchers` (all series when
-    /// empty) in `[mint, maxt]`.
-    fn label_names(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<String>, StorageError>;
-
-    /// Sorted values of label `name` over the matching series.
-    fn label_values(
-        &self,
-        name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<String>, StorageError>;
-}
-
 /// Sorted, distinct label names of `series`.
 pub fn label_names_of<'a>(series: impl IntoIterator<Item = &'a Labels>) -> Vec<String> {
     let mut names = std::collections::BTreeSet::new();
@@ -203,7 +242,7 @@ impl StorageSeries {
             if c.max_t >= mint && c.min_t <= maxt {
                 XorChunk::new(&c.bytes)
                     .and_then(|x| x.decode())
-                    .map_err(|e| StorageError::Corrupt(format!("series {}: {e}", self.labels)))?;
+                    .map_err(|e| StorageError::corrupt(format!("series {}: {e}", self.labels)))?;
             }
         }
         Ok(self.samples(mint, maxt).collect())
@@ -267,34 +306,34 @@ impl Iterator for SeriesSamples<'_> {
     }
 }
 
-/// Merges several series sets, each sorted by labels, into one: series
-/// with equal labels become one series whose chunks are ordered by time.
-pub fn merge_series_sets(sets: Vec<SeriesSet>) -> SeriesSet {
-    let mut sets: Vec<SeriesSet> = sets.into_iter().filter(|s| !s.is_empty()).collect();
-    match sets.len() {
-        0 => return Vec::new(),
-        1 => return sets.pop().unwrap_or_default(),
-        _ => {}
-    }
-    let mut all: Vec<(usize, StorageSeries)> = sets
-        .into_iter()
-        .enumerate()
-        .flat_map(|(i, s)| s.into_iter().map(move |x| (i, x)))
-        .collect();
-    all.sort_by(|a, b| a.1.labels.cmp(&b.1.labels).then(a.0.cmp(&b.0)));
-    let mut out: SeriesSet = Vec::with_capacity(all.len());
-    for (_, s) in all {
-        match out.last_mut() {
-            Some(last) if last.labels == s.labels => last.chunks.extend(s.chunks),
-            _ => out.push(s),
+/// Encodes samples (in time order) into XOR chunks of at most
+/// [`SAMPLES_PER_CHUNK`](crate::chunk::SAMPLES_PER_CHUNK) samples each, as
+/// Prometheus's head cuts them.
+pub fn chunks_from_samples(samples: impl IntoIterator<Item = Sample>) -> Vec<ChunkData> {
+    let mut chunks = Vec::new();
+    let mut app = crate::chunk::XorAppender::new();
+    let mut min_t = 0;
+    let mut flush = |app: &mut crate::chunk::XorAppender, min_t: i64| {
+        if app.num_samples() > 0 {
+            let done = std::mem::take(app);
+            chunks.push(ChunkData {
+                min_t,
+                max_t: done.last_t(),
+                bytes: Arc::from(done.into_bytes()),
+            });
         }
+    };
+    for s in samples {
+        if app.num_samples() >= crate::chunk::SAMPLES_PER_CHUNK {
+            flush(&mut app, min_t);
+        }
+        if app.num_samples() == 0 {
+            min_t = s.t;
+        }
+        app.append(s.t, s.v);
     }
-    for s in &mut out {
-        // Stable: for equal start times the earlier source stays first.
-        s.chunks
-            .sort_by(|a, b| a.min_t.cmp(&b.min_t).then(Ordering::Equal));
-    }
-    out
+    flush(&mut app, min_t);
+    chunks
 }
 
 /// The elements common to two ascending lists.
@@ -315,11 +354,23 @@ pub fn intersect_sorted<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
     out
 }
 
-/// Merges sorted string lists into one sorted list without duplicates.
-pub fn merge_sorted_strings(lists: Vec<Vec<String>>) -> Vec<String> {
-    let mut all: Vec<String> = lists.into_iter().flatten().collect();
-    all.sort_unstable();
-    all.dedup();
+/// Merges sorted string lists into one sorted list without duplicates,
+/// keeping the first `limit` (all when 0).
+pub fn merge_sorted_strings(lists: Vec<Vec<String>>, limit: usize) -> Vec<String> {
+    let mut lists: Vec<Vec<String>> = lists.into_iter().filter(|l| !l.is_empty()).collect();
+    let mut all = match lists.len() {
+        0 => Vec::new(),
+        1 => lists.pop().unwrap_or_default(),
+        _ => {
+            let mut all: Vec<String> = lists.into_iter().flatten().collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        }
+    };
+    if limit > 0 {
+        all.truncate(limit);
+    }
     all
 }
 
@@ -365,15 +416,5 @@ mod tests {
         );
         let got: Vec<(i64, f64)> = s.samples(0, 10).map(|s| (s.t, s.v)).collect();
         assert_eq!(got, vec![(1, 1.0), (2, 2.0), (3, 3.0), (5, 5.0)]);
-    }
-
-    #[test]
-    fn merge_sets_joins_equal_labels() {
-        let a = vec![series("a", vec![chunk(&[(5, 1.0)])]), series("c", vec![])];
-        let b = vec![series("a", vec![chunk(&[(1, 1.0)])]), series("b", vec![])];
-        let m = merge_series_sets(vec![a, b]);
-        let names: Vec<String> = m.iter().map(|s| s.labels.to_string()).collect();
-        assert_eq!(names, vec!["a", "b", "c"]);
-        assert_eq!(m[0].chunks[0].min_t, 1);
     }
 }
