@@ -54,13 +54,5 @@ pub fn require_tool(name: &str, install: &str) -> PathBuf {
     panic!("`{name}` is not installed; the test needs it: {install}");
 }
 
-/// The shared conformance data beside the repository.
-pub fn shared_dir() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    assert!(
-        p.is_dir(),
-        "{} is missing: the tests expect ../shared beside the repository",
-        p.display()
-    );
-    p
-}
+// The upstream conformance corpus is found through `argus-testdata`
+// (`argus_testdata::require`), the one lookup every test shares.

@@ -1,6 +1,8 @@
 //! Exposition parser benchmark: MB/s, samples/s and heap allocations per
-//! sample for the realistic scrape bodies in
-//! `../shared/conformance/exposition-samples` (Prometheus text
+//! sample for the realistic scrape bodies in `exposition-samples/` of the
+//! conformance corpus (`$ARGUS_CONFORMANCE_DIR`, default
+//! `../shared/conformance` beside the repository; `BENCH_SAMPLES_DIR`
+//! overrides the folder itself) (Prometheus text
 //! `alltypes.237mfs.prom.txt` and the OpenMetrics bodies), parsed in the
 //! scraper's mode (`Validation::Syntax`).
 //!
@@ -73,11 +75,10 @@ enum Path {
     Miss,
 }
 
-fn samples_dir() -> PathBuf {
+fn samples_dir() -> Result<PathBuf, String> {
     match std::env::var_os("BENCH_SAMPLES_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/conformance/exposition-samples"),
+        Some(d) => Ok(PathBuf::from(d)),
+        None => argus_testdata::corpus_subdir("exposition-samples"),
     }
 }
 
@@ -156,7 +157,13 @@ fn measure(body: &[u8], format: Format, path: Path) -> Result<(usize, Figures), 
 }
 
 fn main() {
-    let dir = samples_dir();
+    let dir = match samples_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("exposition-bench: {e} (or set BENCH_SAMPLES_DIR)");
+            std::process::exit(2);
+        }
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<String> = if args.is_empty() {
         DEFAULT_BODIES.iter().map(|s| s.to_string()).collect()

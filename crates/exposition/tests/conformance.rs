@@ -1,5 +1,7 @@
-//! The OpenMetrics parser conformance cases and the realistic scrape bodies in
-//! `../shared/conformance/` (read in place, never copied into the repo).
+//! The OpenMetrics parser conformance cases and the realistic scrape bodies
+//! of the upstream conformance corpus (read in place, never copied into the
+//! repo; located by `argus-testdata`: `$ARGUS_CONFORMANCE_DIR`, default
+//! `../shared/conformance` beside the repository).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,18 +11,6 @@ use argus_exposition::{Entry, Format, ParseError, Parser, Validation};
 /// Correct verdicts out of the 211 cases. Raise it when more pass; never lower
 /// it.
 const CONFORMANCE_FLOOR: usize = 211;
-
-fn shared(dir: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance")
-        .join(dir);
-    assert!(
-        path.is_dir(),
-        "conformance data not found at {}: the tests need /work/shared/conformance/{dir}",
-        path.display()
-    );
-    path
-}
 
 /// Parses a whole body, returning the number of samples.
 fn parse_all(body: &[u8], format: Format, validation: Validation) -> Result<usize, ParseError> {
@@ -40,7 +30,11 @@ fn parse_all(body: &[u8], format: Format, validation: Validation) -> Result<usiz
 
 #[test]
 fn openmetrics_parser_conformance() {
-    let root = shared("openmetrics-parsers");
+    let Some(root) =
+        argus_testdata::require("openmetrics_parser_conformance", "openmetrics-parsers")
+    else {
+        return;
+    };
     let mut cases: Vec<PathBuf> = fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("reading {}: {e}", root.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -98,8 +92,13 @@ fn openmetrics_parser_conformance() {
     );
 }
 
-fn sample_body(name: &str) -> Vec<u8> {
-    let path = shared("exposition-samples").join(name);
+/// The realistic scrape bodies, or `None` when the test is skipped.
+fn samples_dir(test: &str) -> Option<PathBuf> {
+    argus_testdata::require(test, "exposition-samples")
+}
+
+fn sample_body(dir: &Path, name: &str) -> Vec<u8> {
+    let path = dir.join(name);
     fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -139,7 +138,9 @@ fn format_from_name(name: &str) -> Option<Format> {
 
 #[test]
 fn realistic_bodies_parse() {
-    let dir = shared("exposition-samples");
+    let Some(dir) = samples_dir("realistic_bodies_parse") else {
+        return;
+    };
     let mut seen = 0;
     for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
@@ -150,7 +151,7 @@ fn realistic_bodies_parse() {
         let Some(format) = format_from_name(&name) else {
             continue;
         };
-        let body = sample_body(&name);
+        let body = sample_body(&dir, &name);
         // Syntax is what a scraper checks; every real body must pass it.
         let mut parser = Parser::new(&body, format).with_validation(Validation::Syntax);
         let (mut samples, mut metadata) = (0, 0);
@@ -192,6 +193,9 @@ fn realistic_bodies_parse() {
 
 #[test]
 fn realistic_bodies_under_full_validation() {
+    let Some(dir) = samples_dir("realistic_bodies_under_full_validation") else {
+        return;
+    };
     for name in [
         "1histogram.om.txt",
         "alltypes.237mfs.prom.txt",
@@ -202,13 +206,13 @@ fn realistic_bodies_under_full_validation() {
         } else {
             Format::PrometheusText
         };
-        parse_all(&sample_body(name), format, Validation::Full)
+        parse_all(&sample_body(&dir, name), format, Validation::Full)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     // client_golang writes a _sum next to negative buckets and negative
     // quantiles, which OpenMetrics 1.0 forbids: only Syntax accepts this body.
     let err = parse_all(
-        &sample_body("alltypes.5mfs.om.txt"),
+        &sample_body(&dir, "alltypes.5mfs.om.txt"),
         Format::OpenMetrics,
         Validation::Full,
     )
@@ -219,7 +223,10 @@ fn realistic_bodies_under_full_validation() {
 
 #[test]
 fn realistic_prometheus_text_details() {
-    let body = sample_body("alltypes.237mfs.prom.txt");
+    let Some(dir) = samples_dir("realistic_prometheus_text_details") else {
+        return;
+    };
+    let body = sample_body(&dir, "alltypes.237mfs.prom.txt");
     let mut parser = Parser::new(&body, Format::PrometheusText);
     let (mut helps, mut types, mut samples) = (0, 0, 0);
     let mut series = std::collections::HashSet::new();

@@ -1,5 +1,7 @@
-//! Runs the upstream promqltest corpus (`../shared/conformance/promqltest`)
-//! and holds every file to its pass-count floor in `promqltest_floor.txt`.
+//! Runs the upstream promqltest corpus (`promqltest/` of the conformance
+//! corpus, located by `argus-testdata`: `$ARGUS_CONFORMANCE_DIR`, default
+//! `../shared/conformance` beside the repository) and holds every file to its
+//! pass-count floor in `promqltest_floor.txt`.
 //!
 //! Set `PROMQLTEST_VERBOSE=1` to print every failure and skip reason.
 
@@ -25,10 +27,6 @@ const EXPERIMENTAL_FILES: &[&str] = &[
 struct Floor {
     passed: usize,
     zero_failures: bool,
-}
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/promqltest")
 }
 
 fn read_floors() -> BTreeMap<String, Floor> {
@@ -69,14 +67,11 @@ fn read_floors() -> BTreeMap<String, Floor> {
 
 #[test]
 fn promqltest_corpus_meets_floors() {
-    let dir = corpus_dir();
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
-        panic!(
-            "promqltest corpus directory {} is missing or unreadable ({e}); the conformance \
-             data must be present for this test",
-            dir.display()
-        )
-    });
+    let Some(dir) = argus_testdata::require("promqltest_corpus_meets_floors", "promqltest") else {
+        return;
+    };
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read the promqltest corpus {}: {e}", dir.display()));
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "test"))
