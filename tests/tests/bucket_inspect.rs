@@ -1,14 +1,15 @@
 //! `argus tools bucket inspect` over a storage directory, a FILESYSTEM
-//! bucket and a real S3 server (s3s-fs on loopback): one row per complete
-//! block, partial uploads left out.
+//! bucket and a real MinIO on loopback: one row per complete block, partial
+//! uploads left out.
 
 use std::path::Path;
 use std::process::Command;
 
 use argus_block::objstore::Bucket;
-use argus_config::bucket::BucketConfig;
+use object_store::ObjectStoreExt;
 use argus_tests::argus_bin;
 use argus_tests::datagen::{GenSpec, generate};
+use argus_tests::minio::Minio;
 
 fn inspect(args: &[&str]) -> String {
     let out = Command::new(argus_bin())
@@ -102,22 +103,11 @@ fn inspect_local_filesystem_and_s3() {
         ),
     )
     .expect("write config");
-    // S3 bucket on a real S3 protocol server.
-    let s3_root = work.path().join("s3");
-    let (addr, server) = rt.block_on(argus_block::s3_test_server::start(
-        &s3_root,
-        "metrics",
-        "argus",
-        "argus-secret",
-    ));
+    // S3 bucket on a real MinIO.
+    let minio = Minio::start(work.path());
+    minio.create_bucket("metrics");
     let s3_cfg = work.path().join("s3.yml");
-    std::fs::write(
-        &s3_cfg,
-        format!(
-            "type: S3\nconfig:\n  bucket: metrics\n  endpoint: {addr}\n  access_key: argus\n  secret_key: argus-secret\n  insecure: true\n"
-        ),
-    )
-    .expect("write config");
+    std::fs::write(&s3_cfg, minio.objstore_yaml("metrics")).expect("write config");
 
     for cfg in [&fs_cfg, &s3_cfg] {
         let config = argus_config::bucket::load_bucket_config(cfg).expect("config");
@@ -130,29 +120,17 @@ fn inspect_local_filesystem_and_s3() {
                     .expect("upload");
             }
         });
-        // A partial upload: a block directory without meta.json.
-        let partial = ulid::Ulid::new().to_string();
-        if let BucketConfig::Filesystem { directory } = &config {
-            std::fs::create_dir_all(directory.join(&partial)).expect("mkdir");
-            std::fs::write(directory.join(&partial).join("series.parquet"), b"x").expect("w");
-        } else {
-            std::fs::create_dir_all(s3_root.join("metrics").join(&partial)).expect("mkdir");
-            std::fs::write(
-                s3_root
-                    .join("metrics")
-                    .join(&partial)
-                    .join("series.parquet"),
-                b"x",
-            )
-            .expect("w");
-        }
+        // A partial upload: a block without meta.json.
+        let partial =
+            object_store::path::Path::from(format!("{}/series.parquet", ulid::Ulid::new()));
+        rt.block_on(bucket.store().put(&partial, b"x".to_vec().into()))
+            .expect("put partial");
         let remote = rows(&inspect(&[
             "--objstore.config-file",
             cfg.to_str().expect("utf-8"),
         ]));
         assert_eq!(remote, local, "bucket {}", cfg.display());
     }
-    server.abort();
 }
 
 #[test]
