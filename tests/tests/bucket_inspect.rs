@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 use argus_block::objstore::Bucket;
-use object_store::ObjectStoreExt;
 use argus_tests::argus_bin;
 use argus_tests::datagen::{GenSpec, generate};
 use argus_tests::minio::Minio;
+use object_store::ObjectStoreExt;
 
 fn inspect(args: &[&str]) -> String {
     let out = Command::new(argus_bin())

@@ -4,9 +4,9 @@
 use std::process::Command;
 
 use argus_block::objstore::Bucket;
-use object_store::ObjectStoreExt;
 use argus_tests::minio::Minio;
 use argus_tests::peers::{peer_bin, peer_version};
+use object_store::ObjectStoreExt;
 
 fn version_output(name: &str, binary: &str) -> String {
     let bin = peer_bin(name, binary);

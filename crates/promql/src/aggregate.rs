@@ -52,7 +52,7 @@ impl AggOp {
 }
 
 /// `by (...)` or `without (...)`.
-struct Grouping {
+pub(crate) struct Grouping {
     without: bool,
     labels: Vec<String>,
 }
@@ -72,6 +72,16 @@ impl Grouping {
                 without: false,
                 labels: Vec::new(),
             },
+        }
+    }
+
+    /// The grouping as a storage select hint: `by ()` when there is no
+    /// modifier, as Prometheus hints it.
+    pub(crate) fn hint(m: &Option<LabelModifier>) -> argus_model::storage::Grouping {
+        let g = Grouping::from_modifier(m);
+        argus_model::storage::Grouping {
+            by: !g.without,
+            labels: g.labels,
         }
     }
 

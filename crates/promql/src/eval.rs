@@ -12,9 +12,7 @@ use argus_model::storage::{
     SeriesStream,
 };
 use promql_parser::label::{MatchOp, Matcher as ParserMatcher};
-use promql_parser::parser::{
-    AtModifier, Call, Expr, LabelModifier, Offset, SubqueryExpr, VectorSelector,
-};
+use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use crate::annotations::Annotations;
 use crate::engine::{EngineOptions, QueryContext};
@@ -273,17 +271,7 @@ impl<'a> Evaluator<'a> {
                 crate::binary::eval_binary(ev, b, grid)
             }),
             Expr::Aggregate(a) => {
-                let grouping = match &a.modifier {
-                    Some(LabelModifier::Include(l)) => Some(Grouping {
-                        by: true,
-                        labels: l.labels.clone(),
-                    }),
-                    Some(LabelModifier::Exclude(l)) => Some(Grouping {
-                        by: false,
-                        labels: l.labels.clone(),
-                    }),
-                    None => None,
-                };
+                let grouping = Some(crate::aggregate::Grouping::hint(&a.modifier));
                 self.with_hints(Some(Some(a.op.to_string())), grouping, |ev| {
                     crate::aggregate::eval_aggregate(ev, a, grid)
                 })
