@@ -99,9 +99,12 @@ fn hints(
     }
 }
 
+/// A query, its step (instant when none), and the select hints per metric.
+type Case = (&'static str, Option<i64>, Vec<(&'static str, SelectHints)>);
+
 #[test]
 fn hints_follow_the_expression() {
-    let cases: Vec<(&str, Option<i64>, Vec<(&str, SelectHints)>)> = vec![
+    let cases: Vec<Case> = vec![
         ("x", None, vec![("x", hints(None, 0, 0, None))]),
         (
             "rate(x[5m])",
