@@ -7,6 +7,7 @@ pub mod differential;
 pub mod e2e;
 pub mod fixed_target;
 pub mod http;
+pub mod peers;
 pub mod remote_write;
 
 use std::path::{Path, PathBuf};
