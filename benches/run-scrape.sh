@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Scrape benchmark: Argus vs Prometheus 2.42 scraping the same simulated
-# targets on loopback at 15s, one system at a time.
+# Scrape benchmark: Argus vs the reference Prometheus 3.x scraping the same
+# simulated targets on loopback at 15s, one system at a time.
 #
 # Builds release binaries, starts `scrape-targets` (BENCH_TARGETS targets ×
 # BENCH_SERIES series of node-exporter-like Prometheus text on 127.0.0.1,
@@ -20,7 +20,9 @@
 # BENCH_WARMUP_SECONDS (60), BENCH_MEASURE_SECONDS (180),
 # BENCH_BASE_PORT (21000), BENCH_SERVER_PORT (19190),
 # BENCH_SYSTEMS ("prometheus argus"), BENCH_SKIP_BUILD (0),
-# PROMETHEUS (/usr/bin/prometheus).
+# PROMETHEUS (the reference Prometheus from the peer cache,
+# $ARGUS_PEERS_DIR or ~/.cache/argus-peers, at the version pinned in
+# scripts/peers.versions; scripts/peers prometheus builds it).
 # Small smoke run: BENCH_TARGETS=50 BENCH_SERIES=200 BENCH_WARMUP_SECONDS=20 \
 #   BENCH_MEASURE_SECONDS=45 benches/run-scrape.sh
 set -euo pipefail
@@ -33,7 +35,8 @@ measure=${BENCH_MEASURE_SECONDS:-180}
 base_port=${BENCH_BASE_PORT:-21000}
 server_port=${BENCH_SERVER_PORT:-19190}
 systems=${BENCH_SYSTEMS:-"prometheus argus"}
-prometheus_bin=${PROMETHEUS:-/usr/bin/prometheus}
+prometheus_version=$(sed -n 's/^prometheus=//p' scripts/peers.versions)
+prometheus_bin=${PROMETHEUS:-${ARGUS_PEERS_DIR:-$HOME/.cache/argus-peers}/prometheus-$prometheus_version/bin/prometheus}
 target_dir="${CARGO_TARGET_DIR:-target}"
 
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
@@ -168,7 +171,7 @@ for system in $systems; do
         if [ -x "$prometheus_bin" ]; then
             run_system prometheus prometheus "$prometheus_bin"
         else
-            result_note[prometheus]="SKIPPED: $prometheus_bin not found (apt-get install prometheus)"
+            result_note[prometheus]="SKIPPED: $prometheus_bin not found (run scripts/peers prometheus)"
         fi
         ;;
     argus) run_system argus argus "$target_dir/release/argus" server ;;

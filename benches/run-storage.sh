@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds release binaries and prints the storage benchmark table.
-# Needs promtool (apt-get install prometheus) and, for the third column,
+# Needs the reference Prometheus's promtool (scripts/peers prometheus builds
+# the version pinned in scripts/peers.versions) and, for the third column,
 # victoria-metrics (apt-get install victoria-metrics); missing ones are
 # reported as SKIPPED. BENCH_SERIES sets the series count (default 3000).
 set -euo pipefail

@@ -1,44 +1,51 @@
-//! Differential testing of `argus server` against the real Prometheus 2.42:
-//! deterministic OpenMetrics data backfilled into both, the same PromQL
-//! queries sent to both HTTP APIs, answers compared value by value.
+//! Differential testing of `argus server` against the real Prometheus 3.x,
+//! the version pinned in `scripts/peers.versions` (found through
+//! [`crate::peers`]): deterministic OpenMetrics data backfilled into both
+//! (Prometheus's `promtool tsdb create-blocks-from openmetrics`, `argus tools
+//! import openmetrics`), the same PromQL queries sent to both HTTP APIs,
+//! answers compared value by value.
 //!
 //! Also the process and HTTP plumbing the query benchmark shares: a server
 //! child killed on drop, readiness polling, a tiny blocking HTTP/1.1 client.
 //!
-//! # Known Prometheus 2.x vs 3.x differences, and how the data avoids them
+//! # Data
 //!
-//! Argus answers as Prometheus 3.x; the reference is 2.42.
+//! Three hours at a 15s scrape interval, shaped like scraped data: counters
+//! (request counts, fractional CPU seconds) that start at zero when their
+//! series starts and go back to zero at a reset; gauges that wander below
+//! zero; classic histograms whose buckets, `_count` and `_sum` also start
+//! at and reset to zero; info-like series for joins; series that start late,
+//! stop early, or have a gap longer than the lookback delta. Two of the three
+//! targets are scraped exactly on the 15s grid, so their samples sit on the
+//! (excluded) lower boundary and the (included) upper boundary of every
+//! window; the third is scraped 4.5s into each slot with a few hundred ms of
+//! lateness, so windows also start and end between samples.
 //!
-//! - **Left-open ranges.** 3.x excludes a sample exactly at `t - range` (range
-//!   selectors and the lookback delta); 2.42 includes it. Every query time,
-//!   range, offset and `@` here is a multiple of 15s, while every sample sits
-//!   at `15s·k + j` with a jitter `j` in [2s, 13s) (millisecond precision), so
-//!   no sample ever lies on a window boundary.
-//! - **Subquery boundaries.** 3.x drops an inner step exactly at
-//!   `t - offset - range`; 2.42 keeps it. Subquery ranges here end in `30s`
-//!   (`[10m30s:1m]`) while inner steps are whole minutes, so the boundary is
-//!   never an inner step.
-//! - **`holt_winters`** is `double_exponential_smoothing` in 3.x: not queried.
-//!   Nor are functions 2.42 lacks (`histogram_fraction` on classic buckets,
-//!   `mad_over_time`, `sort_by_label`, `limitk`, `limit_ratio`, `info`).
-//! - **Summation order and Kahan summation** (3.x uses compensated sums in
-//!   `sum`, `avg`, `*_over_time`): the data values are small dyadic rationals
-//!   (integers, multiples of 1/64), so plain sums are exact in any order;
-//!   values are compared with a relative tolerance of 1e-9 plus an absolute
-//!   floor of 1e-11 for results that cancel to about zero.
-//! - **Info/warning annotations** (3.x's "metric might not be a counter")
-//!   are not compared; only `status`, `errorType` and `data` are.
-//! - **Counter extrapolation to zero.** 2.42's `extrapolatedRate` clamps the
-//!   start extrapolation at the counter's zero point *before* comparing it
-//!   with the 1.1×-average-interval threshold; since prometheus/prometheus
-//!   PR #13725 (2.52, so 3.x) the threshold comes first. The answers differ
-//!   only when the zero point is between 0.5× and 1.1× the average interval
-//!   before the first sample, which needs a first value below 1.1× one
-//!   step's increase. Every counter here (also after a reset, also the
-//!   histogram buckets) therefore starts above 1.1× its largest per-step
-//!   increase, which makes both orders give the same result.
-//! - **`le` normalisation** (3.x rewrites `le="1"` to `le="1.0"` when
-//!   scraping): bucket bounds are written in canonical form already.
+//! # Queries
+//!
+//! Every function family (selectors, `offset` and `@`, the rate family,
+//! `*_over_time`, aggregations, binary operators with vector matching, math,
+//! labels, classic histograms, time functions, sorting, subqueries), plus
+//! what Prometheus 3.x added: `mad_over_time`, `sort_by_label(_desc)`,
+//! `limitk`, `limit_ratio`, `double_exponential_smoothing`,
+//! `histogram_fraction` on classic buckets, `histogram_quantiles`,
+//! `first_over_time`, `ts_of_*_over_time`, `max_of`/`min_of`,
+//! `step()`/`start()`/`end()`/`range()`. Prometheus runs with
+//! `--enable-feature=promql-experimental-functions` for the experimental
+//! ones; Argus needs no flag. Query times, ranges, offsets, `@` times and
+//! range-query steps are multiples of the scrape interval, and subquery
+//! ranges are multiples of their step, so an inner step lands exactly on
+//! the excluded lower boundary.
+//!
+//! # Comparison
+//!
+//! `status`, `errorType` and `data` are compared; for sorting functions the
+//! order of an instant vector too. Values are equal within a relative
+//! tolerance of 1e-9 plus an absolute floor of 1e-11 for results that cancel
+//! to about zero (summation order); the data values are small dyadic
+//! rationals (integers, multiples of 1/64) so that sums are exact in any
+//! order. The info and warning annotations (`infos`, `warnings`) are
+//! compared as sets of texts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -171,13 +178,20 @@ impl Drop for Server {
 pub const MINIMAL_CONFIG: &str =
     "global:\n  scrape_interval: 15s\n  evaluation_interval: 1m\nscrape_configs: []\n";
 
-/// `prometheus` serving `data` on `port`.
-pub fn prometheus_command(data: &Path, config: &Path, port: u16) -> Command {
-    let mut c = Command::new("prometheus");
+/// The Prometheus feature flag that enables the experimental PromQL
+/// functions and aggregations (`mad_over_time`, `sort_by_label`, `limitk`,
+/// `double_exponential_smoothing`...). Argus has them without a flag.
+pub const EXPERIMENTAL_FUNCTIONS: &str = "--enable-feature=promql-experimental-functions";
+
+/// The reference Prometheus (`bin`, from [`crate::peers::prometheus_bin`])
+/// serving `data` on `port`, with the experimental PromQL functions enabled.
+pub fn prometheus_command(bin: &Path, data: &Path, config: &Path, port: u16) -> Command {
+    let mut c = Command::new(bin);
     c.arg(format!("--storage.tsdb.path={}", data.display()))
         .arg("--storage.tsdb.retention.time=100y")
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--config.file={}", config.display()));
+        .arg(format!("--config.file={}", config.display()))
+        .arg(EXPERIMENTAL_FUNCTIONS);
     c
 }
 
@@ -223,15 +237,22 @@ pub const END: i64 = START + STEPS * 15;
 
 use crate::datagen::Rng;
 
-/// Sample time of slot `step` for target `target`, in ms: `15s·step` plus a
-/// jitter in [2s, 13s) so that no sample is on a 15s boundary.
+/// Sample time of slot `step` of target `target` (1..=3), in ms. Targets 1
+/// and 2 are scraped exactly on the 15s grid, as a Prometheus scrape loop
+/// does, so their samples lie on the boundaries of every grid-aligned window
+/// of the corpus; target 3 is scraped at a phase of 4.5s within the slot plus
+/// up to 250ms of lateness, so its samples never do.
 fn sample_ms(step: i64, target: u64) -> i64 {
+    let slot = (START + step * 15) * 1000;
+    if target != 3 {
+        return slot;
+    }
     let mut h =
         (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ target.wrapping_mul(0xC2B2_AE3D);
     h ^= h >> 29;
     h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h ^= h >> 32;
-    (START + step * 15) * 1000 + 2000 + (h % 11_000) as i64
+    slot + 4500 + (h % 250) as i64
 }
 
 fn ts_text(ms: i64) -> String {
@@ -244,7 +265,7 @@ fn line(out: &mut String, name: &str, labels: &[(&str, &str)], v: f64, ms: i64) 
 
 const INSTANCES: [&str; 3] = ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"];
 const JOBS: [&str; 2] = ["api", "web"];
-/// Canonical bucket bounds (as 3.x would normalise them).
+/// Bucket bounds as Prometheus 3.x stores them when it scrapes (`1.0`, not `1`).
 const LE: [&str; 9] = [
     "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf",
 ];
@@ -282,18 +303,19 @@ pub fn openmetrics_data() -> String {
                     } else {
                         -1
                     };
-                    let mut v = 100.0 + rng.below(1000) as f64;
+                    // A counter starts at zero when its process starts,
+                    // and goes back to zero when it restarts.
+                    let mut v = 0.0;
                     for step in first..last {
-                        let inc = if code == "500" {
-                            rng.below(4)
-                        } else {
-                            rng.below(40)
-                        };
-                        v += inc as f64;
                         if step == reset_at {
-                            // Above 1.1× the largest step increase: see the
-                            // extrapolation note in the module docs.
-                            v = 50.0 + rng.below(50) as f64;
+                            v = 0.0;
+                        } else if step > first {
+                            let inc = if code == "500" {
+                                rng.below(4)
+                            } else {
+                                rng.below(40)
+                            };
+                            v += inc as f64;
                         }
                         if gap && (300..=360).contains(&step) {
                             continue;
@@ -319,11 +341,12 @@ pub fn openmetrics_data() -> String {
         for cpu in ["0", "1"] {
             for mode in ["idle", "system", "user"] {
                 let labels = [("instance", *inst), ("cpu", cpu), ("mode", mode)];
-                let mut v = 20.0 + rng.below(100_000) as f64 / 64.0;
+                let mut v = 0.0;
                 for step in 0..STEPS {
-                    v += rng.below(15 * 64) as f64 / 64.0;
                     if idx == 4 && step == 333 {
-                        v = 20.0;
+                        v = 0.0;
+                    } else if step > 0 {
+                        v += rng.below(15 * 64) as f64 / 64.0;
                     }
                     line(
                         &mut out,
@@ -401,20 +424,22 @@ pub fn openmetrics_data() -> String {
         for (ii, inst) in INSTANCES.iter().take(2).enumerate() {
             let first = if job == "web" && ii == 1 { 100 } else { 0 };
             let reset = job == "api" && ii == 0;
-            // Long-running processes: counts well above one step's increase,
-            // also after the reset (see the extrapolation note).
+            // Every bucket, the count and the sum start at zero, and go
+            // back to zero at the reset.
             let mut counts = [0u64; 9];
-            for c in &mut counts {
-                *c = 50 + rng.below(500);
-            }
-            let mut sum = 1000.0 + rng.below(10_000) as f64 / 32.0;
+            let mut sum = 0.0;
             for step in first..STEPS {
                 if reset && step == 400 {
-                    counts = [50; 9];
-                    sum = 1000.0;
+                    counts = [0; 9];
+                    sum = 0.0;
                 }
-                // Skewed towards the low buckets, with a job-dependent tail.
-                let n = rng.below(40);
+                // Skewed towards the low buckets, with a job-dependent tail;
+                // nothing observed yet at the first scrape or at the reset.
+                let n = if step == first || (reset && step == 400) {
+                    0
+                } else {
+                    rng.below(40)
+                };
                 for _ in 0..n {
                     let b = (rng.below(6) + rng.below(if job == "api" { 3 } else { 5 })) as usize;
                     let b = b.min(8);
@@ -540,8 +565,9 @@ pub fn range_windows() -> Vec<(i64, i64, i64)> {
     ]
 }
 
-/// The query corpus, across every function family Prometheus 2.42 and 3.x
-/// share. All durations are multiples of 15s; subquery ranges end in 30s.
+/// The query corpus, across every function family of Prometheus 3.x. All
+/// durations, offsets and `@` times are multiples of the 15s scrape
+/// interval; subquery ranges are multiples of their step but one.
 pub fn queries() -> Vec<Query> {
     let at = START + 3600; // 1700006400
     let at2 = START + 7200;
@@ -719,16 +745,20 @@ pub fn queries() -> Vec<Query> {
         q(r#"absent(nonexistent{job="x"})"#),
         q("absent(queue_depth)"),
         q(r#"absent(http_requests_total{instance="10.0.0.3:8080", job="web"})"#),
-        // Subqueries.
-        q("max_over_time(rate(http_requests_total[5m])[10m30s:1m])"),
-        q("avg_over_time(queue_depth[20m30s:2m])"),
-        q("min_over_time(sum(temperature_celsius)[30m30s:])"),
+        // Subqueries: every range a multiple of its step, so the inner step
+        // at the (excluded) lower boundary exists; one that is not.
+        q("max_over_time(rate(http_requests_total[5m])[10m:1m])"),
+        q("avg_over_time(queue_depth[20m:2m])"),
+        q("min_over_time(sum(temperature_celsius)[30m:])"),
+        q("rate(http_requests_total[10m:1m])"),
+        q("increase(node_cpu_seconds_total[15m:15s])"),
+        q("max_over_time(deriv(temperature_celsius[5m])[15m:1m] offset 5m)"),
+        q(&format!("sum_over_time(queue_depth[10m:1m] @ {at})")),
+        q("max_over_time(avg_over_time(queue_depth[5m:1m])[10m:2m])"),
+        qi("sum(rate(http_requests_total[5m]))[5m:1m]"),
+        q("avg_over_time(rate(http_requests_total[1m])[5m:30s])"),
+        q("count_over_time(queue_depth[10m:1m])"),
         q("rate(http_requests_total[10m30s:1m])"),
-        q("max_over_time(deriv(temperature_celsius[5m])[15m30s:1m] offset 5m)"),
-        q(&format!("sum_over_time(queue_depth[10m30s:1m] @ {at})")),
-        q("max_over_time(avg_over_time(queue_depth[5m30s:1m])[10m30s:2m])"),
-        qi("sum(rate(http_requests_total[5m]))[5m30s:1m]"),
-        q("avg_over_time(rate(http_requests_total[1m])[5m15s:30s])"),
         // More shapes.
         q("1 > bool 2"),
         q("-(2 ^ 3) + scalar(vector(4))"),
@@ -744,6 +774,49 @@ pub fn queries() -> Vec<Query> {
         q(
             "avg without (cpu) (rate(node_cpu_seconds_total[5m])) * on(instance) group_left(version) build_info",
         ),
+        // Counters from zero and resets to zero: extrapolation stops at the
+        // zero point; ranges exactly one and two scrape intervals long.
+        q("increase(http_requests_total[30s])"),
+        q("rate(http_requests_total[15s])"),
+        q("increase(node_cpu_seconds_total[2m])"),
+        q("increase(request_duration_seconds_bucket[1m])"),
+        q("delta(http_requests_total[45s])"),
+        q("irate(request_duration_seconds_count[30s])"),
+        q("resets(request_duration_seconds_sum[2h])"),
+        // Functions and aggregations Prometheus 2.x lacked; in Prometheus
+        // most are behind --enable-feature=promql-experimental-functions.
+        q("mad_over_time(temperature_celsius[10m])"),
+        q("mad_over_time(queue_depth[30m])"),
+        qs(r#"sort_by_label(queue_depth, "instance")"#),
+        qs(r#"sort_by_label(temperature_celsius, "sensor", "instance")"#),
+        qs(r#"sort_by_label_desc(http_requests_total, "instance", "method", "code")"#),
+        qs(r#"sort_by_label_desc(rate(node_cpu_seconds_total[5m]), "mode")"#),
+        q("limitk(2, queue_depth)"),
+        q("limitk by (job) (1, http_requests_total)"),
+        q("limitk(100, temperature_celsius)"),
+        q("limit_ratio(0.5, http_requests_total)"),
+        q("limit_ratio(-0.3, queue_depth)"),
+        q("limit_ratio by (instance) (1, temperature_celsius)"),
+        q("double_exponential_smoothing(temperature_celsius[10m], 0.5, 0.5)"),
+        q("double_exponential_smoothing(queue_depth[15m], 0.2, 0.8)"),
+        q("histogram_fraction(0, 0.25, rate(request_duration_seconds_bucket[5m]))"),
+        q("histogram_fraction(0.1, 2, sum by (le) (rate(request_duration_seconds_bucket[10m])))"),
+        q(
+            "histogram_fraction(-Inf, 1, sum by (job, le) (increase(request_duration_seconds_bucket[30m])))",
+        ),
+        q("histogram_fraction(3, 1, rate(request_duration_seconds_bucket[5m]))"),
+        q(
+            r#"histogram_quantiles(sum by (le) (rate(request_duration_seconds_bucket[5m])), "q", 0.5, 0.9, 0.99)"#,
+        ),
+        q("first_over_time(temperature_celsius[10m])"),
+        q("ts_of_first_over_time(http_requests_total[5m])"),
+        q("ts_of_last_over_time(queue_depth[5m])"),
+        q("ts_of_max_over_time(temperature_celsius[30m])"),
+        q("ts_of_min_over_time(queue_depth[10m])"),
+        q("max_of(scalar(sum(queue_depth)), 100)"),
+        q("min_of(time(), 1700005000)"),
+        q("vector(step())"),
+        q("vector(start() - end() + range())"),
     ];
     v.sort_by(|a, b| a.expr.cmp(&b.expr));
     v.dedup_by(|a, b| a.expr == b.expr);
@@ -885,6 +958,7 @@ pub fn compare(reference: &Value, got: &Value, ordered: bool) -> Vec<String> {
         }
         return diffs;
     }
+    diffs.extend(compare_annotations(reference, got));
     let (r, g) = match (reference.get("data").map(shape), got.get("data").map(shape)) {
         (Some(Ok(r)), Some(Ok(g))) => (r, g),
         (r, g) => {
@@ -969,6 +1043,31 @@ pub fn compare(reference: &Value, got: &Value, ordered: bool) -> Vec<String> {
             }
         }
         _ => {}
+    }
+    diffs
+}
+
+/// The `warnings` and `infos` of both answers, compared as sets of texts.
+pub fn compare_annotations(reference: &Value, got: &Value) -> Vec<String> {
+    let texts = |v: &Value, key: &str| -> std::collections::BTreeSet<String> {
+        v.get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut diffs = Vec::new();
+    for key in ["warnings", "infos"] {
+        let (a, b) = (texts(reference, key), texts(got, key));
+        for t in a.difference(&b) {
+            diffs.push(format!("{key}: only in prometheus: {t}"));
+        }
+        for t in b.difference(&a) {
+            diffs.push(format!("{key}: only in argus: {t}"));
+        }
     }
     diffs
 }
@@ -1094,8 +1193,9 @@ fn get_json(port: u16, path: &str) -> Value {
     }
 }
 
-/// Backfills the data into Prometheus 2.42 and the candidate, starts both on
-/// loopback, runs the corpus as instant and range queries, and compares.
+/// Backfills the data into the reference Prometheus and the candidate,
+/// starts both on loopback, runs the corpus as instant and range queries,
+/// and compares.
 pub fn run(candidate: Candidate<'_>) -> Result<Report, String> {
     let started = Instant::now();
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -1105,8 +1205,10 @@ pub fn run(candidate: Candidate<'_>) -> Result<Report, String> {
     let config = w.join("prometheus.yml");
     std::fs::write(&config, MINIMAL_CONFIG).map_err(|e| e.to_string())?;
 
+    let prometheus = crate::peers::prometheus_bin();
+    let promtool = crate::peers::promtool_bin();
     let prom_dir = w.join("prom");
-    let mut c = Command::new("promtool");
+    let mut c = Command::new(&promtool);
     c.args(["tsdb", "create-blocks-from", "openmetrics"])
         .arg(&file)
         .arg(&prom_dir);
@@ -1124,13 +1226,16 @@ pub fn run(candidate: Candidate<'_>) -> Result<Report, String> {
             (argus_command(bin, &cand_dir, &config, port), "argus")
         }
         Candidate::Prometheus => {
-            let mut c = Command::new("promtool");
+            let mut c = Command::new(&promtool);
             c.args(["tsdb", "create-blocks-from", "openmetrics"])
                 .arg(&file)
                 .arg(&cand_dir);
             run_backfill(c, "promtool (second copy)")?;
             let port = free_port();
-            (prometheus_command(&cand_dir, &config, port), "prometheus-2")
+            (
+                prometheus_command(&prometheus, &cand_dir, &config, port),
+                "prometheus-2",
+            )
         }
     };
     let cand_port = cand_cmd
@@ -1143,7 +1248,7 @@ pub fn run(candidate: Candidate<'_>) -> Result<Report, String> {
     let prom_port = free_port();
     let mut prom = Server::spawn(
         "prometheus",
-        prometheus_command(&prom_dir, &config, prom_port),
+        prometheus_command(&prometheus, &prom_dir, &config, prom_port),
         prom_port,
         &w.join("prometheus.log"),
     )?;
@@ -1224,14 +1329,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_sample_on_a_15s_boundary() {
+    fn samples_on_the_grid_except_the_late_target() {
         for step in 0..STEPS {
-            for target in 1..=3 {
-                let ms = sample_ms(step, target);
-                assert_ne!(ms % 15_000, 0);
-                let off = ms - (START + step * 15) * 1000;
-                assert!((2000..13_000).contains(&off), "{off}");
+            for target in 1..=2 {
+                assert_eq!(sample_ms(step, target), (START + step * 15) * 1000);
             }
+            let off = sample_ms(step, 3) - (START + step * 15) * 1000;
+            assert!((4500..4750).contains(&off), "{off}");
+        }
+        // Every query time is on the grid, so windows start and end on samples.
+        for t in instant_times() {
+            assert_eq!((t - START) % 15, 0, "{t}");
         }
     }
 

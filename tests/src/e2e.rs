@@ -303,14 +303,10 @@ pub fn argus_server(data: &Path, config: &Path, port: u16, extra: &[&str]) -> Co
     c
 }
 
-/// The real `prometheus` (2.42) on `127.0.0.1:port`; fails loudly when it is
-/// not installed.
+/// The reference Prometheus (3.x, from the peer cache: see [`crate::peers`])
+/// on `127.0.0.1:port`; fails loudly when it is not built.
 pub fn prometheus_server(data: &Path, config: &Path, port: u16, extra: &[&str]) -> Command {
-    let bin = crate::require_tool(
-        "prometheus",
-        "apt-get install prometheus (the tests compare against Prometheus 2.42)",
-    );
-    let mut c = Command::new(bin);
+    let mut c = Command::new(crate::peers::prometheus_bin());
     c.arg(format!("--storage.tsdb.path={}", data.display()))
         .arg("--storage.tsdb.retention.time=100y")
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))

@@ -1,14 +1,15 @@
-//! XOR chunk compatibility with real Prometheus.
+//! XOR chunk compatibility with the real Prometheus 3.x.
 //!
-//! Writes an OpenMetrics file, has the real `promtool tsdb
+//! Writes an OpenMetrics file, has the reference `promtool tsdb
 //! create-blocks-from openmetrics` turn it into TSDB blocks, reads them with
 //! `argus_block::prometheus::read_block` and checks both directions of the
 //! codec: every promtool chunk decodes with `XorChunk` to exactly the samples
 //! we wrote (bit-exact values), and `XorAppender` re-encodes those samples
 //! to exactly promtool's bytes.
 //!
-//! `promtool` is found through `$PROMTOOL` or on `PATH`; without it the test
-//! fails (install it with `apt-get install -y prometheus`).
+//! `promtool` is `$PROMTOOL` when set, else the reference Prometheus's from
+//! the peer cache (`scripts/peers prometheus` builds it); without it the test
+//! fails.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -277,7 +278,7 @@ fn write_openmetrics(series: &[WrittenSeries], path: &Path) {
 }
 
 fn promtool() -> PathBuf {
-    std::env::var_os("PROMTOOL").map_or_else(|| PathBuf::from("promtool"), PathBuf::from)
+    std::env::var_os("PROMTOOL").map_or_else(argus_tests::peers::promtool_bin, PathBuf::from)
 }
 
 fn run_promtool(input: &Path, out_dir: &Path) {
@@ -290,7 +291,7 @@ fn run_promtool(input: &Path, out_dir: &Path) {
         .unwrap_or_else(|e| {
             panic!(
                 "cannot run {} ({e}): this test needs Prometheus's promtool; \
-                 run `apt-get install -y prometheus` (or set PROMTOOL to its path)",
+                 run `scripts/peers prometheus` (or set PROMTOOL to its path)",
                 bin.display()
             )
         });
@@ -335,10 +336,16 @@ fn byte_mismatch(
         .zip(got)
         .position(|(a, b)| a != b)
         .unwrap_or(want.len().min(got.len()));
+    // Up to Prometheus 2.54 (before PR #14854), bstream.writeByte left an
+    // empty byte after a byte-aligned whole byte, which stayed when the
+    // chunk ended there; 3.x, and our encoder, write none.
     let note = if want.len() == got.len() + 1 && want.starts_with(got) && want.ends_with(&[0]) {
-        "\n  promtool's chunk is ours plus one trailing zero byte: before Prometheus PR \
-         #14854 (2024), bstream.writeByte leaves an empty byte after a byte-aligned whole \
-         byte, which stays when the stream ends there"
+        "\n  promtool's chunk is ours plus one trailing zero byte: this promtool is \
+         older than Prometheus 2.55, whose bstream leaves an empty byte after a \
+         byte-aligned whole byte at the end of a chunk"
+    } else if got.len() == want.len() + 1 && got.starts_with(want) && got.ends_with(&[0]) {
+        "\n  our chunk is promtool's plus one trailing zero byte: the encoder writes the \
+         empty byte Prometheus 2.x left after a byte-aligned whole byte"
     } else {
         ""
     };

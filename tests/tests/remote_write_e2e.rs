@@ -1,5 +1,5 @@
-//! Remote write end to end, both directions against the real Prometheus
-//! 2.42, and the receiver's protocol errors driven by a hand-written
+//! Remote write end to end, both directions against the reference
+//! Prometheus 3.x, and the receiver's protocol errors driven by a hand-written
 //! encoder (`argus_tests::remote_write`), not the code under test.
 
 use std::collections::BTreeMap;
@@ -362,7 +362,7 @@ fn receiver_protocol_errors() {
     let closed = e2e::start_argus(dir.path(), "argus-closed", &config, &[]);
     let r =
         remote_write::send(&closed.addr(), std::slice::from_ref(&valid), TIMEOUT).expect("post");
-    // Prometheus 2.42 answers 404 "remote write receiver needs to be enabled".
+    // Prometheus answers 404 "remote write receiver needs to be enabled".
     assert_eq!(r.status, 404, "receiver not enabled: {}", r.body);
     assert!(
         closed.raw_samples("rw_valid[2m]", now_s()).is_empty(),

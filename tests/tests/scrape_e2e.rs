@@ -1,7 +1,8 @@
 //! Scraping end to end: `argus server` scraping itself, fixed-body targets
 //! (Prometheus text 0.0.4 and OpenMetrics) and the real node exporter;
 //! staleness when a target dies or its job is removed by a reload; and every
-//! relabel action compared series by series with the real Prometheus 2.42.
+//! relabel action compared series by series with the reference Prometheus
+//! 3.x.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -367,8 +368,7 @@ app_drop_me 5
 other_metric 7
 ";
 
-/// Every relabel action, in target and metric relabeling, valid for
-/// Prometheus 2.42 (keepequal/dropequal arrived in 2.41).
+/// Every relabel action, in target and metric relabeling.
 fn relabel_config(target: &str) -> String {
     format!(
         r#"global:

@@ -1,16 +1,16 @@
-//! Query benchmark: the same data in Argus, Prometheus 2.42 and
-//! VictoriaMetrics 1.79, the same PromQL through each HTTP API, a markdown
-//! table of median latencies and the Argus/Prometheus ratio.
+//! Query benchmark: the same data in Argus, the reference Prometheus 3.x
+//! (pinned in `scripts/peers.versions`, built by `scripts/peers prometheus`)
+//! and VictoriaMetrics 1.79 (Debian), the same PromQL through each HTTP API,
+//! a markdown table of median latencies and the Argus/Prometheus ratio.
 //!
 //! Data (default 40 instances): `bench_requests_total` counters (instances ×
 //! 100 handlers), a `bench_inflight` gauge with the same label sets (one-to-one
 //! join), a classic histogram `bench_latency_seconds` (instances × 5
 //! handlers × 11 buckets, plus `_sum`/`_count`) and an info-like
 //! `bench_instance_info` (group_left) — 10,640 series × 6h at 15s, 15.3M
-//! samples. Samples sit at `15s·k + 7s` so no sample is on a window boundary
-//! of the whole-minute query times (Prometheus 2.x closed vs 3.x left-open
-//! ranges), which lets the `same` column compare Argus's answers with
-//! Prometheus's (tolerance 1e-9).
+//! samples, on the 15s grid as scraped data is, counters starting at zero.
+//! The `same` column compares Argus's answers with Prometheus's (tolerance
+//! 1e-9, as the differential test).
 //!
 //! Each query runs as an instant query at the end of the data and as a 6h
 //! range query at 60s steps: one warm-up, then the median wall time of
@@ -36,6 +36,7 @@ use argus_tests::differential::{
     MINIMAL_CONFIG, Server, argus_command, compare, free_port, http_get, http_post,
     prometheus_command, run_backfill, urlencode,
 };
+use argus_tests::peers::find_peer_bin;
 use serde_json::Value;
 
 /// 2h-aligned start of the data.
@@ -43,8 +44,6 @@ const START: i64 = 1_700_006_400;
 const HOURS: i64 = 6;
 const END: i64 = START + HOURS * 3600;
 const STEP: i64 = 15;
-/// Offset of every sample within its 15s slot.
-const PHASE: i64 = 7;
 const HANDLERS: usize = 100;
 const HIST_HANDLERS: usize = 5;
 const LE: [&str; 11] = [
@@ -129,7 +128,7 @@ fn instance(i: usize) -> String {
 /// Writes the whole data set into `sink`; returns (series, samples).
 fn generate(sink: &mut dyn Sink, instances: usize) -> (usize, usize) {
     let steps = HOURS * 3600 / STEP;
-    let times = || (0..steps).map(|k| START + k * STEP + PHASE);
+    let times = || (0..steps).map(|k| START + k * STEP);
     let mut series = 0;
 
     sink.family("bench_requests", "counter");
@@ -140,14 +139,14 @@ fn generate(sink: &mut dyn Sink, instances: usize) -> (usize, usize) {
                 instance(i)
             );
             let mut rng = Rng::new((i * HANDLERS + h) as u64 + 1);
-            // Starts well above one step's increase (see the differential
-            // test's note on extrapolation to zero).
-            let mut v = 100.0 + rng.below(10_000) as f64;
+            let mut v = 0.0;
             // Fractional increments (exact in binary) make ties in topk
             // improbable.
             let rate = 64 * (1 + rng.below(60));
-            for t in times() {
-                v += rng.below(rate) as f64 / 64.0;
+            for (k, t) in times().enumerate() {
+                if k > 0 {
+                    v += rng.below(rate) as f64 / 64.0;
+                }
                 sink.sample(&name, v, t);
             }
             series += 1;
@@ -183,12 +182,10 @@ fn generate(sink: &mut dyn Sink, instances: usize) -> (usize, usize) {
             let sum_name = format!("bench_latency_seconds_sum{{{base}}}");
             let mut rng = Rng::new((i * HIST_HANDLERS + h) as u64 + 2_000_003);
             let mut counts = [0u64; 11];
-            for c in &mut counts {
-                *c = 100 + rng.below(1000);
-            }
-            let mut sum = 10_000.0;
-            for t in times() {
-                for _ in 0..rng.below(50) {
+            let mut sum = 0.0;
+            for (k, t) in times().enumerate() {
+                let observed = if k == 0 { 0 } else { rng.below(50) };
+                for _ in 0..observed {
                     let b = (rng.below(7) + rng.below(5)) as usize;
                     counts[b.min(10)] += 1;
                     sum += MIDS[b.min(10)];
@@ -350,17 +347,25 @@ fn main() {
     eprintln!("data: {series} series, {samples} samples");
     let mut notes = Vec::new();
 
-    // Prometheus 2.42.
+    // The reference Prometheus 3.x.
     let prom_dir = w.join("prom");
-    let mut c = Command::new("promtool");
-    c.args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&file)
-        .arg(&prom_dir);
-    let prom_col = match run_backfill(c, "promtool backfill") {
-        Ok(took) => {
+    let prom_bins = find_peer_bin("prometheus", "prometheus")
+        .and_then(|p| Ok((p, find_peer_bin("prometheus", "promtool")?)));
+    let backfill = prom_bins.clone().and_then(|(_, promtool)| {
+        let mut c = Command::new(promtool);
+        c.args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&file)
+            .arg(&prom_dir);
+        run_backfill(c, "promtool backfill")
+    });
+    if let Ok(v) = argus_tests::peers::peer_version("prometheus") {
+        notes.push(format!("prometheus {v}"));
+    }
+    let prom_col = match prom_bins.and_then(|(bin, _)| Ok((bin, backfill?))) {
+        Ok((prometheus, took)) => {
             notes.push(format!("promtool backfill: {:.1}s", took.as_secs_f64()));
             let port = free_port();
-            let mut cmd = prometheus_command(&prom_dir, &config, port);
+            let mut cmd = prometheus_command(&prometheus, &prom_dir, &config, port);
             cmd.arg("--storage.tsdb.max-block-duration=2h");
             match Server::spawn("prometheus", cmd, port, &w.join("prom.log")).and_then(|mut s| {
                 s.wait_ready("/-/ready", Duration::from_secs(120))?;

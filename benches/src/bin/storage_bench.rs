@@ -240,9 +240,12 @@ fn import_and_size(series: usize, rows: &mut Vec<(String, String)>) {
         format!("{argus_bps:.3}"),
     ));
 
+    // The reference Prometheus 3.x's promtool, from the peer cache.
     let prom_out = work.path().join("prom");
+    let promtool = argus_tests::peers::find_peer_bin("prometheus", "promtool");
     let (st, took) = timed(|| {
-        Command::new("promtool")
+        let bin = promtool.clone().map_err(std::io::Error::other)?;
+        Command::new(bin)
             .args(["tsdb", "create-blocks-from", "openmetrics"])
             .arg(&file)
             .arg(&prom_out)
@@ -264,7 +267,10 @@ fn import_and_size(series: usize, rows: &mut Vec<(String, String)>) {
     } else {
         rows.push((
             "promtool".into(),
-            "SKIPPED: promtool missing or failed".into(),
+            match promtool {
+                Err(e) => format!("SKIPPED: {e}"),
+                Ok(_) => "SKIPPED: promtool failed".into(),
+            },
         ));
     }
 

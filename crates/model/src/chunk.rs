@@ -46,14 +46,13 @@ impl BitWriter {
 
     /// Writes the low `n` bits of `v` (1 <= n <= 64).
     ///
-    /// Like Prometheus 2.x's `bstream.writeByte`, a whole-byte write that
-    /// ends on a byte boundary leaves a fresh empty byte behind; a chunk that
-    /// ends right there keeps it as a trailing zero. promtool 2.42 writes
-    /// chunks this way, so we do too (Prometheus 2.55+ drops the byte; both
-    /// forms decode the same).
+    /// As Prometheus 3.x's `bstream`, a chunk that ends on a byte boundary
+    /// has no byte after it. (Up to Prometheus 2.54, before PR #14854, a
+    /// whole-byte write ending on a boundary left an empty byte behind,
+    /// which stayed as a trailing zero when the chunk ended there; both
+    /// forms decode the same.)
     #[inline]
     fn write_bits(&mut self, v: u64, n: u32) {
-        let whole_bytes = n.is_multiple_of(8);
         let mut n = n;
         while n > 0 {
             if self.free == 0 {
@@ -72,10 +71,6 @@ impl BitWriter {
                 *last |= bits << self.free;
             }
             n -= take;
-        }
-        if whole_bytes && self.free == 0 {
-            self.buf.push(0);
-            self.free = 8;
         }
     }
 
@@ -575,13 +570,21 @@ mod tests {
     }
 
     #[test]
-    fn one_sample_chunk_keeps_the_trailing_empty_byte() {
-        // promtool 2.42 writes this 17-byte chunk for (1700005523706, 7.0).
+    fn one_sample_chunk_has_no_trailing_empty_byte() {
+        // promtool 3.16 writes this 16-byte chunk for (1700005523706, 7.0)
+        // (2.x wrote a 17th, empty byte).
         let b = encode(&[Sample::new(1_700_005_523_706, 7.0)]);
         let want = [
-            0x00, 0x01, 0xf4, 0xc3, 0xcd, 0x83, 0xfa, 0x62, 0x40, 0x1c, 0, 0, 0, 0, 0, 0, 0x00,
+            0x00, 0x01, 0xf4, 0xc3, 0xcd, 0x83, 0xfa, 0x62, 0x40, 0x1c, 0, 0, 0, 0, 0, 0,
         ];
         assert_eq!(b, want);
+        // The 2.x form, with the empty byte, decodes to the same sample.
+        let mut old = want.to_vec();
+        old.push(0);
+        let decoded = XorChunk::new(&old)
+            .and_then(|c| c.decode())
+            .expect("decodes");
+        assert_eq!(decoded, [Sample::new(1_700_005_523_706, 7.0)]);
     }
 
     #[test]

@@ -593,7 +593,58 @@ fn limit_ratio(
     Ok(input)
 }
 
-/// A stable position of a series in [0, 1), from its labels' hash.
+/// The position of a series in [0, 1] that `limit_ratio` compares with the
+/// ratio: upstream's `HashRatioSampler.SampleOffset`, `labels.Hash()` divided
+/// by `float64(math.MaxUint64)`. `labels.Hash()` (Prometheus's default
+/// `stringlabels` build) is xxHash64 of the label set's encoding: per label
+/// in name order, the name then the value, each after its length (one byte
+/// below 255, else 255 and three bytes little-endian).
 fn ratio_offset(l: &Labels) -> f64 {
-    (l.stable_hash() as f64) / (u64::MAX as f64 + 1.0)
+    prometheus_labels_hash(l) as f64 / u64::MAX as f64
+}
+
+fn prometheus_labels_hash(l: &Labels) -> u64 {
+    fn put(buf: &mut Vec<u8>, s: &str) {
+        let n = s.len();
+        if n < 255 {
+            buf.push(n as u8);
+        } else {
+            buf.extend_from_slice(&[255, n as u8, (n >> 8) as u8, (n >> 16) as u8]);
+        }
+        buf.extend_from_slice(s.as_bytes());
+    }
+    let mut buf = Vec::with_capacity(l.as_bytes().len() + 8);
+    for label in l.iter() {
+        put(&mut buf, label.name);
+        put(&mut buf, label.value);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_hash_is_prometheus_labels_hash() {
+        // labels.Labels.Hash() of Prometheus 3.16.0 for the same sets.
+        let long = "x".repeat(300);
+        for (pairs, want) in [
+            (
+                vec![
+                    ("__name__", "queue_depth"),
+                    ("instance", "10.0.0.1:8080"),
+                    ("job", "api"),
+                ],
+                15_802_075_488_993_719_699u64,
+            ),
+            (vec![], 17_241_709_254_077_376_921),
+            (
+                vec![("a", long.as_str()), ("b", "y")],
+                8_992_964_008_069_771_034,
+            ),
+        ] {
+            assert_eq!(prometheus_labels_hash(&Labels::from_pairs(&pairs)), want);
+        }
+    }
 }

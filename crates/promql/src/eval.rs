@@ -663,6 +663,13 @@ impl<'a> Evaluator<'a> {
         let steps = grid.len();
         let mut buf: Vec<Sample> = Vec::new();
         let check_counter = matches!(f, RangeFunc::Rate | RangeFunc::Increase);
+        // Where a parameter's warning points (quantile_over_time's q).
+        let param_pos = match f {
+            RangeFunc::QuantileOverTime => {
+                crate::position::call_position(self.query, call.func.name, Some(0))
+            }
+            _ => String::new(),
+        };
         // predict_linear anchors at the step time, so an `@` window still
         // gives a different value at every step.
         let per_step = !params.is_empty() || f == RangeFunc::PredictLinear;
@@ -693,6 +700,11 @@ impl<'a> Evaluator<'a> {
                     {
                         smoothing_error.get_or_insert(e);
                         return None;
+                    }
+                    if let Some(w) =
+                        crate::functions::range::invalid_param_warning(f, &step_params, &param_pos)
+                    {
+                        annotations.warn(w);
                     }
                     let window = Window {
                         samples: &samples[lo..hi],

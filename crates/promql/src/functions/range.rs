@@ -154,6 +154,20 @@ pub fn possible_non_counter_info(metric_name: &str) -> String {
     )
 }
 
+/// The warning upstream adds for each window `f` is evaluated over with
+/// these `params` (at one step), when a parameter is invalid but the query
+/// goes on: `quantile_over_time` with q outside [0, 1] or NaN. `pos` is the
+/// ` (line:col)` of the parameter in the query (upstream's
+/// `args[0].PositionRange()`), or empty.
+pub fn invalid_param_warning(f: RangeFunc, params: &[f64], pos: &str) -> Option<String> {
+    match (f, params.first()) {
+        (RangeFunc::QuantileOverTime, Some(&q)) if q.is_nan() || !(0.0..=1.0).contains(&q) => {
+            Some(format!("{}{pos}", invalid_quantile_warning(q)))
+        }
+        _ => None,
+    }
+}
+
 /// Checks the factors of `double_exponential_smoothing`. Upstream aborts
 /// the whole query (a panic turned into an execution error) with exactly
 /// this text when `sf` or `tf` is outside the open interval (0, 1); NaN
@@ -264,10 +278,9 @@ pub fn eval_range_at(
         RangeFunc::TsOfMinOverTime => Some(ts_seconds(compare_over_time(s, |cur, m| cur <= m).1)),
         RangeFunc::TsOfMaxOverTime => Some(ts_seconds(compare_over_time(s, |cur, m| cur >= m).1)),
         RangeFunc::QuantileOverTime => {
+            // The invalid-quantile warning names the argument's position:
+            // the caller adds it (see `invalid_param_warning`).
             let q = *params.first()?;
-            if q.is_nan() || !(0.0..=1.0).contains(&q) {
-                annotations.warn(invalid_quantile_warning(q));
-            }
             let mut values: Vec<f64> = s.iter().map(|p| p.v).collect();
             Some(quantile(q, &mut values))
         }
@@ -832,12 +845,15 @@ mod tests {
     fn quantile_over_time_values() {
         let s = series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert!(close(val(RangeFunc::QuantileOverTime, &s, &[0.5]), 3.5));
-        let (v, a) = eval(RangeFunc::QuantileOverTime, &s, 0, 60, &[1.5]);
+        let (v, _) = eval(RangeFunc::QuantileOverTime, &s, 0, 60, &[1.5]);
         assert_eq!(v, Some(f64::INFINITY));
         assert_eq!(
-            a.warnings().collect::<Vec<_>>(),
-            ["PromQL warning: quantile value should be between 0 and 1, got 1.5"]
+            invalid_param_warning(RangeFunc::QuantileOverTime, &[1.5], " (1:20)").as_deref(),
+            Some("PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:20)")
         );
+        assert!(invalid_param_warning(RangeFunc::QuantileOverTime, &[f64::NAN], "").is_some());
+        assert!(invalid_param_warning(RangeFunc::QuantileOverTime, &[1.0], "").is_none());
+        assert!(invalid_param_warning(RangeFunc::PredictLinear, &[1.5], "").is_none());
         let (v, a) = eval(RangeFunc::QuantileOverTime, &s, 0, 60, &[0.2]);
         assert!(close(v.expect("value"), 2.0));
         assert!(a.is_empty());
