@@ -4,43 +4,111 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use argus_model::labels::Labels;
 use argus_model::storage::{
-    LabelRequest, Queryable, ReadContext, SelectRequest, SeriesStream, StorageError, StorageSeries,
-    VecSource,
+    LabelRequest, Queryable, ReadContext, SelectRequest, SeriesSource, SeriesStream, StorageError,
+    StorageSeries,
 };
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{body_string, get, state};
 use tower::ServiceExt;
 
-/// Every select sleeps, and is counted.
-struct SlowStorage {
-    delay: Duration,
+/// A storage whose selects are slow: each select sleeps `select_delay`
+/// (and is counted), then streams `series` series named after the
+/// selector, sleeping `series_delay` before each; it records how many it
+/// produced and whether the stream was dropped.
+struct FakeStorage {
+    select_delay: Duration,
+    series: usize,
+    series_delay: Duration,
     selects: AtomicUsize,
+    produced: Arc<AtomicUsize>,
+    dropped: Arc<AtomicBool>,
 }
 
-impl Queryable for SlowStorage {
+impl FakeStorage {
+    /// One series per select, after `delay`.
+    fn slow(delay: Duration) -> FakeStorage {
+        FakeStorage::new(delay, 1, Duration::ZERO)
+    }
+
+    /// Many series, 10ms apart.
+    fn trickle() -> FakeStorage {
+        FakeStorage::new(Duration::ZERO, 10_000, Duration::from_millis(10))
+    }
+
+    fn new(select_delay: Duration, series: usize, series_delay: Duration) -> FakeStorage {
+        FakeStorage {
+            select_delay,
+            series,
+            series_delay,
+            selects: AtomicUsize::new(0),
+            produced: Arc::new(AtomicUsize::new(0)),
+            dropped: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+struct FakeSeries {
+    name: String,
+    next: usize,
+    count: usize,
+    delay: Duration,
+    produced: Arc<AtomicUsize>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl SeriesSource for FakeSeries {
+    fn next_series(&mut self) -> Result<Option<StorageSeries>, StorageError> {
+        if self.next >= self.count {
+            return Ok(None);
+        }
+        std::thread::sleep(self.delay);
+        self.next += 1;
+        self.produced.fetch_add(1, Ordering::SeqCst);
+        let mut labels = vec![("__name__", self.name.clone())];
+        if self.count > 1 {
+            labels.push(("i", format!("{:05}", self.next)));
+        }
+        Ok(Some(StorageSeries {
+            labels: Labels::from_pairs(&labels),
+            chunks: Vec::new(),
+        }))
+    }
+}
+
+impl Drop for FakeSeries {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Queryable for FakeStorage {
     fn select(
         &self,
         req: &SelectRequest,
         ctx: &ReadContext,
     ) -> Result<SeriesStream<'_>, StorageError> {
         self.selects.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(self.delay);
+        std::thread::sleep(self.select_delay);
         let name = req
             .matchers
             .iter()
             .find(|m| m.name == "__name__")
             .map_or("x", |m| m.value.as_str());
-        let series = vec![StorageSeries {
-            labels: Labels::from_pairs(&[("__name__", name)]),
-            chunks: Vec::new(),
-        }];
-        Ok(SeriesStream::new(VecSource::new(series), req, ctx))
+        let source = FakeSeries {
+            name: name.to_string(),
+            next: 0,
+            count: self.series,
+            delay: self.series_delay,
+            produced: self.produced.clone(),
+            dropped: self.dropped.clone(),
+        };
+        Ok(SeriesStream::new(source, req, ctx))
     }
 
     fn label_names(&self, _: &LabelRequest, _: &ReadContext) -> Result<Vec<String>, StorageError> {
@@ -59,10 +127,7 @@ impl Queryable for SlowStorage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnected_client_cancels_the_query() {
-    let storage = Arc::new(SlowStorage {
-        delay: Duration::from_millis(300),
-        selects: AtomicUsize::new(0),
-    });
+    let storage = Arc::new(FakeStorage::slow(Duration::from_millis(300)));
     let app = argus_query::router(state(storage.clone(), 4));
     // The client gives up while the first selector is being read.
     let r = tokio::time::timeout(
@@ -81,10 +146,7 @@ async fn disconnected_client_cancels_the_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_wait_counts_against_the_timeout() {
-    let storage = Arc::new(SlowStorage {
-        delay: Duration::from_millis(500),
-        selects: AtomicUsize::new(0),
-    });
+    let storage = Arc::new(FakeStorage::slow(Duration::from_millis(500)));
     let st = state(storage, 1);
     let app = argus_query::router(st.clone());
     let slow = tokio::spawn(app.clone().oneshot(get("/api/v1/query?query=a&time=100")));
@@ -105,10 +167,7 @@ async fn queue_wait_counts_against_the_timeout() {
 
 #[tokio::test]
 async fn api_waits_for_readiness() {
-    let storage = Arc::new(SlowStorage {
-        delay: Duration::ZERO,
-        selects: AtomicUsize::new(0),
-    });
+    let storage = Arc::new(FakeStorage::slow(Duration::ZERO));
     let st = state(storage, 1);
     st.set_ready(false);
     let app = argus_query::router(st.clone());
@@ -135,10 +194,7 @@ async fn api_waits_for_readiness() {
 
 #[tokio::test]
 async fn cors_and_preflight() {
-    let storage = Arc::new(SlowStorage {
-        delay: Duration::ZERO,
-        selects: AtomicUsize::new(0),
-    });
+    let storage = Arc::new(FakeStorage::slow(Duration::ZERO));
     let app = argus_query::router(state(storage, 1));
     let req = Request::builder()
         .method("OPTIONS")
@@ -170,68 +226,6 @@ async fn cors_and_preflight() {
     );
 }
 
-/// A storage whose select streams many series slowly, recording how many
-/// it produced and whether the stream was dropped.
-struct TrickleStorage {
-    produced: Arc<AtomicUsize>,
-    dropped: Arc<std::sync::atomic::AtomicBool>,
-}
-
-struct Trickle {
-    next: usize,
-    produced: Arc<AtomicUsize>,
-    dropped: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl argus_model::storage::SeriesSource for Trickle {
-    fn next_series(&mut self) -> Result<Option<StorageSeries>, StorageError> {
-        if self.next >= 10_000 {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        self.next += 1;
-        self.produced.fetch_add(1, Ordering::SeqCst);
-        Ok(Some(StorageSeries {
-            labels: Labels::from_pairs(&[("__name__", "x"), ("i", &format!("{:05}", self.next))]),
-            chunks: Vec::new(),
-        }))
-    }
-}
-
-impl Drop for Trickle {
-    fn drop(&mut self) {
-        self.dropped.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Queryable for TrickleStorage {
-    fn select(
-        &self,
-        req: &SelectRequest,
-        ctx: &ReadContext,
-    ) -> Result<SeriesStream<'_>, StorageError> {
-        let source = Trickle {
-            next: 0,
-            produced: self.produced.clone(),
-            dropped: self.dropped.clone(),
-        };
-        Ok(SeriesStream::new(source, req, ctx))
-    }
-
-    fn label_names(&self, _: &LabelRequest, _: &ReadContext) -> Result<Vec<String>, StorageError> {
-        Ok(Vec::new())
-    }
-
-    fn label_values(
-        &self,
-        _: &str,
-        _: &LabelRequest,
-        _: &ReadContext,
-    ) -> Result<Vec<String>, StorageError> {
-        Ok(Vec::new())
-    }
-}
-
 /// A client that goes away in the middle of a select stops the storage's
 /// stream there, for queries and for the series API alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,10 +234,7 @@ async fn disconnected_client_stops_the_stream_mid_select() {
         "/api/v1/query?query=count(x)&time=100",
         "/api/v1/series?match[]=x",
     ] {
-        let storage = Arc::new(TrickleStorage {
-            produced: Arc::new(AtomicUsize::new(0)),
-            dropped: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        });
+        let storage = Arc::new(FakeStorage::trickle());
         let app = argus_query::router(state(storage.clone(), 4));
         let r = tokio::time::timeout(Duration::from_millis(200), app.oneshot(get(uri))).await;
         assert!(r.is_err(), "{uri}: the select should still be streaming");

@@ -374,12 +374,14 @@ pub fn merge_sorted_strings(lists: Vec<Vec<String>>, limit: usize) -> Vec<String
     all
 }
 
+/// Chunks and series for the unit tests of this module and its children.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
     use crate::chunk::encode;
 
-    fn chunk(samples: &[(i64, f64)]) -> ChunkData {
+    /// One chunk holding `samples`.
+    pub fn chunk(samples: &[(i64, f64)]) -> ChunkData {
         let s: Vec<Sample> = samples.iter().map(|(t, v)| Sample::new(*t, *v)).collect();
         ChunkData {
             min_t: s.first().map_or(0, |s| s.t),
@@ -388,12 +390,18 @@ mod tests {
         }
     }
 
-    fn series(name: &str, chunks: Vec<ChunkData>) -> StorageSeries {
+    /// A series named `name` with `chunks`.
+    pub fn series(name: &str, chunks: Vec<ChunkData>) -> StorageSeries {
         StorageSeries {
             labels: Labels::from_pairs(&[("__name__", name)]),
             chunks,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{chunk, series};
 
     #[test]
     fn chained_samples_respect_bounds() {

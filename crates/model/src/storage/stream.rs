@@ -275,27 +275,8 @@ impl SeriesSource for MergeSeries<'_> {
 mod tests {
     use super::*;
     use crate::cancel::CancelToken;
-    use crate::chunk::encode;
-    use crate::labels::Labels;
-    use crate::sample::Sample;
-    use crate::storage::ChunkData;
     use crate::storage::read::ReadLimits;
-
-    fn chunk(samples: &[(i64, f64)]) -> ChunkData {
-        let s: Vec<Sample> = samples.iter().map(|(t, v)| Sample::new(*t, *v)).collect();
-        ChunkData {
-            min_t: s.first().map_or(0, |s| s.t),
-            max_t: s.last().map_or(0, |s| s.t),
-            bytes: encode(&s).into(),
-        }
-    }
-
-    fn series(name: &str, chunks: Vec<ChunkData>) -> StorageSeries {
-        StorageSeries {
-            labels: Labels::from_pairs(&[("__name__", name)]),
-            chunks,
-        }
-    }
+    use crate::storage::test_support::{chunk, series};
 
     fn boxed(v: Vec<StorageSeries>) -> Box<dyn SeriesSource> {
         Box::new(VecSource::new(v))
