@@ -5,8 +5,9 @@
 //! import openmetrics`), the same PromQL queries sent to both HTTP APIs,
 //! answers compared value by value.
 //!
-//! Also the process and HTTP plumbing the query benchmark shares: a server
-//! child killed on drop, readiness polling, a tiny blocking HTTP/1.1 client.
+//! Also the plumbing the query benchmark shares: commands that start both
+//! servers, a backfill, a tiny blocking HTTP/1.1 client (server processes
+//! are [`crate::e2e::Daemon`]s).
 //!
 //! # Data
 //!
@@ -49,11 +50,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::e2e::Daemon;
 
 pub use crate::http::{HttpResponse, urlencode};
 
@@ -100,77 +103,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind 127.0.0.1:0")
-}
-
-/// A server child process, killed (SIGKILL) and reaped on drop. Its output
-/// goes to `log`.
-pub struct Server {
-    pub name: String,
-    pub port: u16,
-    pub log: PathBuf,
-    child: Child,
-}
-
-impl Server {
-    /// Starts `cmd` with stdout and stderr in `log`.
-    pub fn spawn(name: &str, mut cmd: Command, port: u16, log: &Path) -> Result<Server, String> {
-        let f = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let f2 = f.try_clone().map_err(|e| e.to_string())?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(f))
-            .stderr(Stdio::from(f2))
-            .spawn()
-            .map_err(|e| format!("start {name}: {e}"))?;
-        Ok(Server {
-            name: name.to_string(),
-            port,
-            log: log.to_path_buf(),
-            child,
-        })
-    }
-
-    /// Polls `path` until it answers 200, the process exits, or `timeout`.
-    pub fn wait_ready(&mut self, path: &str, timeout: Duration) -> Result<(), String> {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Err(format!(
-                    "{} exited ({st}) before becoming ready; log:\n{}",
-                    self.name,
-                    self.log_tail()
-                ));
-            }
-            if let Ok(r) = http_get(self.port, path, Duration::from_secs(2))
-                && r.status == 200
-            {
-                return Ok(());
-            }
-            if start.elapsed() > timeout {
-                return Err(format!(
-                    "{} not ready on 127.0.0.1:{}{path} after {timeout:?}; log:\n{}",
-                    self.name,
-                    self.port,
-                    self.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The last 40 lines of the server's log.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The config both servers get: no scraping, a 1m evaluation interval (the
@@ -1246,15 +1178,15 @@ pub fn run(candidate: Candidate<'_>) -> Result<Report, String> {
         .ok_or("no port")?;
 
     let prom_port = free_port();
-    let mut prom = Server::spawn(
+    let mut prom = Daemon::start(
         "prometheus",
         prometheus_command(&prometheus, &prom_dir, &config, prom_port),
         prom_port,
         &w.join("prometheus.log"),
     )?;
-    let mut cand = Server::spawn(cand_name, cand_cmd, cand_port, &w.join("candidate.log"))?;
-    prom.wait_ready("/-/ready", Duration::from_secs(60))?;
-    cand.wait_ready("/-/ready", Duration::from_secs(60))?;
+    let mut cand = Daemon::start(cand_name, cand_cmd, cand_port, &w.join("candidate.log"))?;
+    prom.ready("/-/ready", Duration::from_secs(60))?;
+    cand.ready("/-/ready", Duration::from_secs(60))?;
 
     let mut report = Report::default();
     let corpus = queries();

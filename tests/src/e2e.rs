@@ -23,21 +23,29 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn spawn(name: &str, mut cmd: Command, port: u16, log: &Path) -> Daemon {
-        let out = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let err = out.try_clone().expect("clone log handle");
+    /// Starts `cmd` with stdout and stderr in `log`.
+    pub fn start(name: &str, mut cmd: Command, port: u16, log: &Path) -> Result<Daemon, String> {
+        let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Daemon {
+            .map_err(|e| format!("start {name}: {e}"))?;
+        Ok(Daemon {
             name: name.to_string(),
             port,
             log: log.to_path_buf(),
             child,
-        }
+        })
+    }
+
+    /// [`Daemon::start`], panicking when the process cannot start.
+    pub fn spawn(name: &str, cmd: Command, port: u16, log: &Path) -> Daemon {
+        Daemon::start(name, cmd, port, log).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn addr(&self) -> String {
@@ -48,17 +56,17 @@ impl Daemon {
         self.child.id()
     }
 
-    /// Polls `path` until it answers 200; panics with the log when the
-    /// process exits or `timeout` passes.
-    pub fn wait_ready(&mut self, path: &str, timeout: Duration) {
+    /// Polls `path` until it answers 200; an error with the log's tail
+    /// when the process exits or `timeout` passes.
+    pub fn ready(&mut self, path: &str, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "{} exited ({status}) before becoming ready; log:\n{}",
                     self.name,
-                    self.log_text()
-                );
+                    self.log_tail(40)
+                ));
             }
             if let Ok(r) = http::request_with_timeout(
                 &self.addr(),
@@ -69,17 +77,23 @@ impl Daemon {
                 Duration::from_secs(2),
             ) && r.status == 200
             {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} not ready on {}{path} after {timeout:?}; log:\n{}",
-                self.name,
-                self.addr(),
-                self.log_text()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} not ready on {}{path} after {timeout:?}; log:\n{}",
+                    self.name,
+                    self.addr(),
+                    self.log_tail(40)
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// [`Daemon::ready`], panicking when the process does not get ready.
+    pub fn wait_ready(&mut self, path: &str, timeout: Duration) {
+        self.ready(path, timeout).unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// The exit status once the process has ended.

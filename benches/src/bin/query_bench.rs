@@ -33,9 +33,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use argus_tests::differential::{
-    MINIMAL_CONFIG, Server, argus_command, compare, free_port, http_get, http_post,
-    prometheus_command, run_backfill, urlencode,
+    MINIMAL_CONFIG, argus_command, compare, free_port, http_get, http_post, prometheus_command,
+    run_backfill, urlencode,
 };
+use argus_tests::e2e::Daemon;
 use argus_tests::peers::find_peer_bin;
 use serde_json::Value;
 
@@ -367,8 +368,8 @@ fn main() {
             let port = free_port();
             let mut cmd = prometheus_command(&prometheus, &prom_dir, &config, port);
             cmd.arg("--storage.tsdb.max-block-duration=2h");
-            match Server::spawn("prometheus", cmd, port, &w.join("prom.log")).and_then(|mut s| {
-                s.wait_ready("/-/ready", Duration::from_secs(120))?;
+            match Daemon::start("prometheus", cmd, port, &w.join("prom.log")).and_then(|mut s| {
+                s.ready("/-/ready", Duration::from_secs(120))?;
                 Ok(s)
             }) {
                 Ok(s) => {
@@ -395,8 +396,8 @@ fn main() {
             notes.push(format!("argus import: {:.1}s", took.as_secs_f64()));
             let port = free_port();
             let cmd = argus_command(&argus, &argus_dir, &config, port);
-            match Server::spawn("argus", cmd, port, &w.join("argus.log")).and_then(|mut s| {
-                s.wait_ready("/-/ready", Duration::from_secs(120))?;
+            match Daemon::start("argus", cmd, port, &w.join("argus.log")).and_then(|mut s| {
+                s.ready("/-/ready", Duration::from_secs(120))?;
                 Ok(s)
             }) {
                 Ok(s) => {
@@ -504,8 +505,8 @@ fn victoria(
         .arg("-retentionPeriod=100y")
         .arg("-search.disableCache")
         .arg("-search.latencyOffset=0s");
-    let mut s = Server::spawn("victoria-metrics", cmd, port, &w.join("vm.log"))?;
-    s.wait_ready("/health", Duration::from_secs(30))?;
+    let mut s = Daemon::start("victoria-metrics", cmd, port, &w.join("vm.log"))?;
+    s.ready("/health", Duration::from_secs(30))?;
     let start = Instant::now();
     let mut sink = VmSink {
         port,
