@@ -22,7 +22,10 @@
 //! `-search.latencyOffset=0s`; its `rate` does not extrapolate, so its
 //! numbers are comparable work, not the same values.
 //!
-//! Environment: `BENCH_INSTANCES` (default 40), `BENCH_RUNS` (default 5).
+//! Environment: `BENCH_INSTANCES` (default 40), `BENCH_RUNS` (default 5),
+//! `BENCH_ARGUS_BASELINE` (path to another `argus` binary, e.g. a build of
+//! the commit before a change: it serves a copy of the same blocks and is
+//! queried in turns with this build, adding a before/after column).
 //! Run: `benches/run-query.sh`. Every wait is bounded; servers listen on
 //! 127.0.0.1 only and are killed on exit.
 
@@ -265,10 +268,15 @@ fn requests() -> Vec<(String, &'static str, String)> {
     out
 }
 
-/// Median milliseconds of `runs` requests after one warm-up, and the last
-/// body; or the error (HTTP status and message).
-fn measure(port: u16, path: &str, runs: usize) -> Result<(f64, String), String> {
-    let once = || -> Result<(Duration, String), String> {
+/// The median latency (ms) of `runs` requests to `path` on each port, after
+/// one warm-up each, with the last body. Requests alternate between the
+/// ports, so a change in the machine's load affects every server alike.
+fn measure_interleaved(
+    ports: &[u16],
+    path: &str,
+    runs: usize,
+) -> Vec<Result<(f64, String), String>> {
+    let once = |port: u16| -> Result<(Duration, String), String> {
         let start = Instant::now();
         let r = http_get(port, path, QUERY_TIMEOUT)?;
         let took = start.elapsed();
@@ -281,16 +289,40 @@ fn measure(port: u16, path: &str, runs: usize) -> Result<(f64, String), String> 
         }
         Ok((took, r.body))
     };
-    once()?;
-    let mut times = Vec::with_capacity(runs);
-    let mut body = String::new();
+    let mut results: Vec<Result<(Vec<f64>, String), String>> = ports
+        .iter()
+        .map(|&p| once(p).map(|_| (Vec::with_capacity(runs), String::new())))
+        .collect();
     for _ in 0..runs {
-        let (t, b) = once()?;
-        times.push(t.as_secs_f64() * 1000.0);
-        body = b;
+        for (&port, result) in ports.iter().zip(results.iter_mut()) {
+            if let Ok((times, body)) = result {
+                match once(port) {
+                    Ok((t, b)) => {
+                        times.push(t.as_secs_f64() * 1000.0);
+                        *body = b;
+                    }
+                    Err(e) => *result = Err(e),
+                }
+            }
+        }
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], body))
+    results
+        .into_iter()
+        .map(|r| {
+            r.map(|(mut times, body)| {
+                times.sort_by(f64::total_cmp);
+                (times[times.len() / 2], body)
+            })
+        })
+        .collect()
+}
+
+/// Median milliseconds of `runs` requests after one warm-up, and the last
+/// body; or the error (HTTP status and message).
+fn measure(port: u16, path: &str, runs: usize) -> Result<(f64, String), String> {
+    measure_interleaved(&[port], path, runs)
+        .pop()
+        .unwrap_or_else(|| Err("no measurement".to_string()))
 }
 
 fn bin_dir() -> PathBuf {
@@ -391,25 +423,21 @@ fn main() {
     c.args(["tools", "import", "openmetrics", "--quiet"])
         .arg(&file)
         .arg(&argus_dir);
-    let argus_col = match run_backfill(c, "argus import") {
+    let baseline = std::env::var_os("BENCH_ARGUS_BASELINE").map(PathBuf::from);
+    let (argus_col, baseline_col) = match run_backfill(c, "argus import") {
         Ok(took) => {
             notes.push(format!("argus import: {:.1}s", took.as_secs_f64()));
-            let port = free_port();
-            let cmd = argus_command(&argus, &argus_dir, &config, port);
-            match Daemon::start("argus", cmd, port, &w.join("argus.log")).and_then(|mut s| {
-                s.ready("/-/ready", Duration::from_secs(120))?;
-                Ok(s)
-            }) {
-                Ok(s) => {
-                    eprintln!("measuring argus");
-                    let col = run_all(s.port, runs);
-                    drop(s);
-                    col
+            match &baseline {
+                None => (measure_argus(&argus, &argus_dir, &config, w, runs), None),
+                Some(base) => {
+                    notes.push(format!("baseline: {}", base.display()));
+                    let (a, b) =
+                        measure_against_baseline(&argus, base, &argus_dir, &config, w, runs);
+                    (a, Some(b))
                 }
-                Err(e) => err_column(&e),
             }
         }
-        Err(e) => err_column(&e),
+        Err(e) => (err_column(&e), baseline.as_ref().map(|_| err_column(&e))),
     };
     let _ = std::fs::remove_file(&file);
 
@@ -433,8 +461,21 @@ fn main() {
         notes.join("; ")
     );
     println!();
-    println!("| query | kind | argus ms | prometheus ms | ratio | vm ms | same as prometheus |");
-    println!("|---|---|---:|---:|---:|---:|---|");
+    match &baseline_col {
+        None => {
+            println!(
+                "| query | kind | argus ms | prometheus ms | ratio | vm ms | same as prometheus |"
+            );
+            println!("|---|---|---:|---:|---:|---:|---|");
+        }
+        Some(_) => {
+            println!(
+                "| query | kind | argus ms | baseline ms | argus/baseline | prometheus ms | ratio | vm ms | same as prometheus |"
+            );
+            println!("|---|---|---:|---:|---:|---:|---:|---:|---|");
+        }
+    }
+    let mut baseline_ratios = Vec::new();
     for (i, (q, kind, _)) in requests().iter().enumerate() {
         let cell = |c: &Column| match &c[i] {
             Ok((ms, _)) => format!("{ms:.1}"),
@@ -462,14 +503,37 @@ fn main() {
             }
             _ => ("-".to_string(), "-".to_string()),
         };
+        let base = match &baseline_col {
+            None => String::new(),
+            Some(b) => {
+                let r = match (&argus_col[i], &b[i]) {
+                    (Ok((a, _)), Ok((b, _))) => {
+                        baseline_ratios.push(a / b);
+                        format!("{:.2}", a / b)
+                    }
+                    _ => "-".to_string(),
+                };
+                format!(" {} | {r} |", cell(b))
+            }
+        };
         println!(
-            "| `{q}` | {kind} | {} | {} | {ratio} | {} | {same} |",
+            "| `{q}` | {kind} | {} |{base} {} | {ratio} | {} | {same} |",
             cell(&argus_col),
             cell(&prom_col),
             cell(&vm_col)
         );
     }
     println!();
+    if !baseline_ratios.is_empty() {
+        baseline_ratios.sort_by(f64::total_cmp);
+        println!(
+            "argus/baseline: median ratio {:.2}, min {:.2}, max {:.2} over {} queries",
+            baseline_ratios[baseline_ratios.len() / 2],
+            baseline_ratios[0],
+            baseline_ratios[baseline_ratios.len() - 1],
+            baseline_ratios.len()
+        );
+    }
     if ratios.is_empty() {
         println!("no argus/prometheus ratio (argus answered no query)");
     } else {
@@ -480,6 +544,77 @@ fn main() {
             ratios[ratios.len() - 1],
             ratios.len()
         );
+    }
+}
+
+/// Starts `argus server` over `data`, ready to answer.
+fn start_argus(
+    argus: &Path,
+    data: &Path,
+    config: &Path,
+    w: &Path,
+    name: &str,
+) -> Result<Daemon, String> {
+    let port = free_port();
+    let cmd = argus_command(argus, data, config, port);
+    let mut s = Daemon::start(name, cmd, port, &w.join(format!("{name}.log")))?;
+    s.ready("/-/ready", Duration::from_secs(120))?;
+    Ok(s)
+}
+
+fn measure_argus(argus: &Path, data: &Path, config: &Path, w: &Path, runs: usize) -> Column {
+    match start_argus(argus, data, config, w, "argus") {
+        Ok(s) => {
+            eprintln!("measuring argus");
+            run_all(s.port, runs)
+        }
+        Err(e) => err_column(&e),
+    }
+}
+
+/// Argus and a baseline build (`BENCH_ARGUS_BASELINE`, e.g. the commit
+/// before a change) over copies of the same blocks, queried in turns.
+fn measure_against_baseline(
+    argus: &Path,
+    baseline: &Path,
+    data: &Path,
+    config: &Path,
+    w: &Path,
+    runs: usize,
+) -> (Column, Column) {
+    let copy = w.join("argus-baseline");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(data)
+        .arg(&copy)
+        .status()
+        .map_err(|e| format!("cp: {e}"))
+        .and_then(|st| {
+            if st.success() {
+                Ok(())
+            } else {
+                Err(format!("cp exited {st}"))
+            }
+        });
+    let servers = copied.and_then(|()| {
+        let a = start_argus(argus, data, config, w, "argus")?;
+        let b = start_argus(baseline, &copy, config, w, "baseline")?;
+        Ok((a, b))
+    });
+    match servers {
+        Ok((a, b)) => {
+            eprintln!("measuring argus and the baseline in turns");
+            let (mut ca, mut cb) = (Column::new(), Column::new());
+            for (_, _, path) in requests() {
+                let mut r = measure_interleaved(&[a.port, b.port], &path, runs);
+                let rb = r.pop().unwrap_or_else(|| Err("no measurement".to_string()));
+                let ra = r.pop().unwrap_or_else(|| Err("no measurement".to_string()));
+                ca.push(ra);
+                cb.push(rb);
+            }
+            (ca, cb)
+        }
+        Err(e) => (err_column(&e), err_column(&e)),
     }
 }
 
