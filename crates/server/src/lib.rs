@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use flags::ServerArgs;
 
 /// How often the head is checked for ranges ready to be sealed into blocks.
-const COMPACTION_INTERVAL: Duration = Duration::from_secs(60);
+const HEAD_SEAL_INTERVAL: Duration = Duration::from_secs(60);
 /// How long in-flight requests get to finish after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -298,9 +298,9 @@ pub async fn run(
         })?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
 
-    // Background work: compaction and SIGHUP reloads.
+    // Background work: sealing the head into blocks and SIGHUP reloads.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let compactor = tokio::spawn(compaction_loop(db.clone(), stop_rx.clone()));
+    let sealer = tokio::spawn(head_seal_loop(db.clone(), stop_rx.clone()));
     let hup = tokio::spawn(sighup_loop(state.clone(), lifecycle.clone(), stop_rx));
 
     // Shutdown: the caller's signal or /-/quit.
@@ -345,7 +345,7 @@ pub async fn run(
     remote.stop().await;
     let _ = stop_tx.send(true);
     let _ = hup.await;
-    let _ = compactor.await;
+    let _ = sealer.await;
     let db2 = db.clone();
     let synced = tokio::task::spawn_blocking(move || db2.sync())
         .await
@@ -371,8 +371,8 @@ fn receiver_disabled() -> axum::Router {
     )
 }
 
-async fn compaction_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(COMPACTION_INTERVAL);
+async fn head_seal_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(HEAD_SEAL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
@@ -381,13 +381,13 @@ async fn compaction_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|v| *v) => return,
         }
         let db = db.clone();
-        match tokio::task::spawn_blocking(move || db.compact()).await {
+        match tokio::task::spawn_blocking(move || db.seal_head()).await {
             Ok(Ok(made)) if !made.is_empty() => {
-                tracing::info!(blocks = made.len(), "compaction sealed head blocks");
+                tracing::info!(blocks = made.len(), "sealed head blocks");
             }
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "compaction failed"),
-            Err(e) => tracing::error!(error = %e, "compaction task failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "sealing the head failed"),
+            Err(e) => tracing::error!(error = %e, "head sealing task failed"),
         }
     }
 }

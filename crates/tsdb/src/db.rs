@@ -89,7 +89,7 @@ pub struct Db {
     blocks: RwLock<Vec<Arc<BlockReader>>>,
     /// WAL series ids replayed onto a series that already had another id.
     aliases: RwLock<HashMap<u64, u64>>,
-    compact_lock: Mutex<()>,
+    seal_lock: Mutex<()>,
     _lock: File,
     open_stats: OpenStats,
 }
@@ -176,7 +176,7 @@ impl Db {
             wal,
             blocks: RwLock::new(blocks),
             aliases: RwLock::new(aliases),
-            compact_lock: Mutex::new(()),
+            seal_lock: Mutex::new(()),
             _lock: lock,
             open_stats: stats,
         })
@@ -222,20 +222,20 @@ impl Db {
     /// and checkpoints the WAL, then applies retention. Returns the new
     /// blocks. A range is ready once the head reaches 1.5 block durations
     /// past its start, as in Prometheus.
-    pub fn compact(&self) -> Result<Vec<BlockMeta>, TsdbError> {
-        self.compact_until(|start, max_t, range| max_t - start >= range / 2 * 3)
+    pub fn seal_head(&self) -> Result<Vec<BlockMeta>, TsdbError> {
+        self.seal_until(|start, max_t, range| max_t - start >= range / 2 * 3)
     }
 
     /// Seals everything in the head into blocks, including the newest range.
-    pub fn flush(&self) -> Result<Vec<BlockMeta>, TsdbError> {
-        self.compact_until(|_, _, _| true)
+    pub fn seal_all(&self) -> Result<Vec<BlockMeta>, TsdbError> {
+        self.seal_until(|_, _, _| true)
     }
 
-    fn compact_until(
+    fn seal_until(
         &self,
         ready: impl Fn(i64, i64, i64) -> bool,
     ) -> Result<Vec<BlockMeta>, TsdbError> {
-        let _g = self.compact_lock.lock();
+        let _g = self.seal_lock.lock();
         let range = self.opts.block_duration_ms;
         let mut made = Vec::new();
         let mut truncated = false;
@@ -615,12 +615,12 @@ mod tests {
     }
 
     #[test]
-    fn compaction_seals_blocks_and_keeps_every_sample() {
+    fn sealing_writes_blocks_and_keeps_every_sample() {
         let d = tempfile::tempdir().expect("tempdir");
         let db = Db::open(d.path(), opts(10_000)).expect("open");
         write(&db, 4, 0, 47_000, 500);
         let before = all(&db);
-        let made = db.compact().expect("compact");
+        let made = db.seal_head().expect("seal head");
         // The head reached 46.5s: [30s, 40s) is sealed too, as 46.5 - 30 >= 15.
         assert_eq!(made.len(), 4);
         assert_eq!(made[0].min_time, 0);
@@ -650,7 +650,7 @@ mod tests {
         o.retention_ms = Some(15_000);
         let db = Db::open(d.path(), o).expect("open");
         write(&db, 1, 0, 60_000, 1000);
-        db.compact().expect("compact");
+        db.seal_head().expect("seal head");
         let blocks = db.blocks();
         assert!(blocks.iter().all(|b| b.min_time >= 20_000), "{blocks:?}");
     }
