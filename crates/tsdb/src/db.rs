@@ -202,8 +202,8 @@ impl Db {
         &self.opts
     }
 
-    pub fn appender(&self) -> Appender<'_> {
-        Appender {
+    pub fn appender(&self) -> DbAppender<'_> {
+        DbAppender {
             db: self,
             samples: Vec::new(),
             pending: HashMap::default(),
@@ -409,14 +409,14 @@ pub struct CommitStats {
 /// Collects samples and writes them to the WAL and the head on commit.
 /// Samples are visible to queries and durable (per the fsync policy) once
 /// `commit` returns.
-pub struct Appender<'a> {
+pub struct DbAppender<'a> {
     db: &'a Db,
     samples: Vec<(Arc<MemSeries>, i64, f64)>,
     /// Newest timestamp per series in this batch, to keep it in order.
     pending: HashMap<u64, i64, BuildHasherDefault<IdHasher>>,
 }
 
-impl Appender<'_> {
+impl DbAppender<'_> {
     /// Adds a sample, checking it against the series' last sample. Errors
     /// leave the appender usable; the sample is just not added.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
@@ -424,7 +424,7 @@ impl Appender<'_> {
         self.add(series, t, v)
     }
 
-    /// As [`Appender::append`] with a handle from an earlier call that
+    /// As [`DbAppender::append`] with a handle from an earlier call that
     /// skips the label lookup; a handle to a series truncation dropped (or
     /// from another storage) is replaced after looking the labels up.
     pub fn append_ref(
@@ -532,7 +532,7 @@ impl argus_model::Appendable for Db {
     }
 }
 
-impl argus_model::Appender for Appender<'_> {
+impl argus_model::Appender for DbAppender<'_> {
     fn append(
         &mut self,
         series: &mut SeriesRef,
@@ -548,7 +548,7 @@ impl argus_model::Appender for Appender<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        Appender::commit(*self)
+        DbAppender::commit(*self)
             .map(|_| ())
             .map_err(|e| StorageError::internal(e.to_string()))
     }

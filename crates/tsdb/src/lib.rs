@@ -6,7 +6,7 @@ pub mod head;
 pub mod wal;
 pub mod wal_watch;
 
-pub use db::{Appender, CommitStats, Db, DbOptions, OpenStats, TsdbError};
+pub use db::{CommitStats, Db, DbAppender, DbOptions, OpenStats, TsdbError};
 pub use head::{AppendError, Head};
 pub use wal::{FsyncPolicy, WalOptions};
 
