@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use argus_config::ConfigError;
 use argus_config::prometheus::{PrometheusConfig, load_prometheus_config};
+use argus_http_api::{ApiOptions, ApiState, BuildInfo, ExternalHost, Lifecycle, Reloaded};
 use argus_model::Appendable;
 use argus_model::labels::Labels;
 use argus_promql::{Engine, EngineOptions};
-use argus_query::{ApiOptions, ApiState, BuildInfo, ExternalHost, Lifecycle, Reloaded};
 use argus_remote::RemoteWriteManager;
 use argus_scrape::ScrapeManager;
 use argus_tsdb::{Db, DbOptions, TsdbError, WalOptions};
@@ -311,7 +311,7 @@ pub async fn run(
             let _ = quit_tx.send(true);
         });
     }
-    let mut app = argus_query::router(state.clone());
+    let mut app = argus_http_api::router(state.clone());
     app = app.merge(receiver.unwrap_or_else(receiver_disabled));
     state.set_ready(true);
     tracing::info!(address = %local, "server is ready to receive web requests");

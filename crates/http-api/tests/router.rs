@@ -63,7 +63,7 @@ async fn disconnected_client_cancels_the_query() {
         delay: Duration::from_millis(300),
         selects: AtomicUsize::new(0),
     });
-    let app = argus_query::router(state(storage.clone(), 4));
+    let app = argus_http_api::router(state(storage.clone(), 4));
     // The client gives up while the first selector is being read.
     let r = tokio::time::timeout(
         Duration::from_millis(100),
@@ -86,7 +86,7 @@ async fn queue_wait_counts_against_the_timeout() {
         selects: AtomicUsize::new(0),
     });
     let st = state(storage, 1);
-    let app = argus_query::router(st.clone());
+    let app = argus_http_api::router(st.clone());
     let slow = tokio::spawn(app.clone().oneshot(get("/api/v1/query?query=a&time=100")));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = app
@@ -111,7 +111,7 @@ async fn api_waits_for_readiness() {
     });
     let st = state(storage, 1);
     st.set_ready(false);
-    let app = argus_query::router(st.clone());
+    let app = argus_http_api::router(st.clone());
     let r = app
         .clone()
         .oneshot(get("/api/v1/labels"))
@@ -139,7 +139,7 @@ async fn cors_and_preflight() {
         delay: Duration::ZERO,
         selects: AtomicUsize::new(0),
     });
-    let app = argus_query::router(state(storage, 1));
+    let app = argus_http_api::router(state(storage, 1));
     let req = Request::builder()
         .method("OPTIONS")
         .uri("/api/v1/query")
@@ -244,7 +244,7 @@ async fn disconnected_client_stops_the_stream_mid_select() {
             produced: Arc::new(AtomicUsize::new(0)),
             dropped: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         });
-        let app = argus_query::router(state(storage.clone(), 4));
+        let app = argus_http_api::router(state(storage.clone(), 4));
         let r = tokio::time::timeout(Duration::from_millis(200), app.oneshot(get(uri))).await;
         assert!(r.is_err(), "{uri}: the select should still be streaming");
         let started = storage.produced.load(Ordering::SeqCst);
