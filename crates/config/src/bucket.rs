@@ -74,7 +74,7 @@ pub struct S3Config {
     /// Use the AWS SDK's default credential chain (environment, profile,
     /// instance metadata) instead of `access_key`/`secret_key`.
     pub aws_sdk_auth: bool,
-    pub http_config: HttpConfig,
+    pub http_config: BucketHttpConfig,
     pub sse_config: Option<SseConfig>,
     /// Accepted for compatibility; only `false` is supported.
     pub signature_version2: bool,
@@ -108,7 +108,7 @@ impl Default for S3Config {
             part_size: 0,
             disable_multipart: false,
             aws_sdk_auth: false,
-            http_config: HttpConfig::default(),
+            http_config: BucketHttpConfig::default(),
             sse_config: None,
             signature_version2: false,
             list_objects_version: String::new(),
@@ -195,7 +195,7 @@ impl S3Config {
 /// Thanos's `http_config` subset that maps onto the HTTP client.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
+pub struct BucketHttpConfig {
     #[serde(deserialize_with = "de_duration")]
     pub idle_conn_timeout: Option<Duration>,
     /// Used as the whole-request timeout.
