@@ -96,9 +96,8 @@ pub fn invalid_param(name: &str, message: impl std::fmt::Display) -> ApiError {
 
 /// Parses a timestamp: Unix seconds (fractions rounded to ms) or RFC 3339.
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(t) = s.parse::<f64>() {
-        // Go's ParseFloat grammar is close to Rust's; refuse values that do
-        // not make a timestamp.
+    if let Ok(t) = argus_model::strconv::parse_float(s) {
+        // Refuse values that do not make a timestamp.
         if t.is_finite() && t.abs() < 9.2e15 {
             let secs = t.trunc();
             let ms = ((t - secs) * 1000.0).round();
@@ -127,9 +126,10 @@ pub fn time_param(p: &Params, name: &str, default: i64) -> Result<i64, ApiError>
 }
 
 /// Parses a duration parameter (float seconds or a Prometheus duration)
-/// into nanoseconds, as Go's `time.Duration`.
+/// into nanoseconds, as Go's `time.Duration`: the float part is the API's
+/// (Prometheus's `parseDuration`), the duration syntax the model's.
 pub fn parse_duration_ns(s: &str) -> Result<i64, String> {
-    if let Ok(d) = s.parse::<f64>() {
+    if let Ok(d) = argus_model::strconv::parse_float(s) {
         let ns = d * 1e9;
         if ns.is_nan() || ns >= i64::MAX as f64 || ns <= i64::MIN as f64 {
             return Err(format!(

@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use argus_model::duration::parse_duration_ms;
 use argus_model::labels::{Labels, LabelsBuilder};
 use argus_model::sample::stale_nan;
+use argus_model::strconv;
 use regex::Regex;
 
 static PAT_SPACE: LazyLock<Regex> = LazyLock::new(|| re(r"[\t ]+"));
@@ -604,7 +605,7 @@ fn parse_as_string_literal(line: &str) -> Result<String, String> {
 pub fn parse_go_number(s: &str) -> Option<f64> {
     parse_go_int(s)
         .map(|i| i as f64)
-        .or_else(|| parse_go_float(s))
+        .or_else(|| strconv::parse_float(s).ok())
 }
 
 fn parse_go_int(s: &str) -> Option<i64> {
@@ -647,52 +648,6 @@ fn parse_go_int(s: &str) -> Option<i64> {
     } else {
         i64::try_from(v).ok()
     }
-}
-
-fn parse_go_float(s: &str) -> Option<f64> {
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let lower = body.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "infinity" => f64::INFINITY,
-        "nan" => f64::NAN,
-        _ if lower.starts_with("0x") => parse_hex_float(&lower[2..])?,
-        _ => {
-            if !lower
-                .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-'))
-            {
-                return None;
-            }
-            lower.parse::<f64>().ok()?
-        }
-    };
-    Some(if neg { -v } else { v })
-}
-
-/// `h.hhhp±d` (after `0x`): Go's hexadecimal floats. The exponent is
-/// required, as in Go.
-fn parse_hex_float(s: &str) -> Option<f64> {
-    let s: String = s.chars().filter(|c| *c != '_').collect();
-    let (mant, exp) = s.split_once('p')?;
-    let exp: i32 = exp.parse().ok()?;
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut v = 0f64;
-    for c in int.chars() {
-        v = v * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac.chars() {
-        v += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
-    }
-    Some(v * 2f64.powi(exp))
 }
 
 /// Go's `strconv.Unquote` for `"..."`, `'...'` (as a string here) and
@@ -1001,9 +956,7 @@ fn take_number(s: &str) -> Result<(f64, &str), String> {
         }
     }
     let text = &s[..i];
-    let v = text
-        .parse::<f64>()
-        .map_err(|_| format!("invalid number {text:?}"))?;
+    let v = strconv::parse_float(text).map_err(|_| format!("invalid number {text:?}"))?;
     let rest = &s[i..];
     if rest.starts_with(|c: char| c.is_ascii_alphanumeric() && c != 'x') {
         return Err(format!("unexpected {rest:?} after number"));
