@@ -23,8 +23,8 @@ pub mod units;
 pub use parse::scrape::{DEFAULT_SCRAPE_PROTOCOLS, PROTO_FIRST_SCRAPE_PROTOCOLS, SCRAPE_PROTOCOLS};
 
 pub use bucket::{
-    BucketConfig, BucketHttpConfig, BucketLookupType, S3Config, SseConfig, load_bucket_config,
-    parse_bucket_config,
+    BucketConfig, BucketHttpConfig, BucketLookupType, S3Config, S3ConfigError, SseConfig,
+    load_bucket_config, parse_bucket_config,
 };
 
 use std::path::PathBuf;
