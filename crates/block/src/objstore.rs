@@ -438,7 +438,7 @@ impl Bucket {
             })?;
         meta.check().map_err(|m| BlockError::Corrupt {
             path: PathBuf::from(object),
-            message: m,
+            message: m.to_string(),
         })?;
         Ok(Some(meta))
     }
