@@ -8,7 +8,7 @@ pub mod wal_watch;
 
 pub use db::{CommitStats, Db, DbAppender, DbOptions, OpenStats, TsdbError};
 pub use head::{AppendError, Head};
-pub use wal::{FsyncPolicy, WalOptions};
+pub use wal::{FsyncPolicy, InvalidFsyncPolicy, WalOptions};
 
 #[cfg(test)]
 mod conformance_tests;
