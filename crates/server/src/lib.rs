@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use argus_config::ConfigError;
 use argus_config::prometheus::{PrometheusConfig, load_prometheus_config};
-use argus_http_api::{ApiOptions, ApiState, BuildInfo, ExternalHost, Lifecycle, Reloaded};
+use argus_http_api::{
+    ApiOptions, ApiState, BuildInfo, ExternalHost, Lifecycle, ReloadError, Reloaded,
+};
 use argus_model::Appendable;
 use argus_model::labels::Labels;
 use argus_promql::{Engine, EngineOptions};
@@ -144,7 +146,7 @@ struct ServerLifecycle {
 }
 
 impl Lifecycle for ServerLifecycle {
-    fn reload(&self) -> Result<Reloaded, String> {
+    fn reload(&self) -> Result<Reloaded, ReloadError> {
         let file = self.config_file.display().to_string();
         match load_prometheus_config(&self.config_file) {
             Ok(cfg) => {
@@ -170,7 +172,7 @@ impl Lifecycle for ServerLifecycle {
             }
             Err(e) => {
                 tracing::error!(file = %file, error = %e, "failed to reload configuration; keeping the old one");
-                Err(format!("error loading config from {e}"))
+                Err(ReloadError::Config(Box::new(ServerError::Config(e))))
             }
         }
     }
@@ -414,7 +416,7 @@ async fn sighup_loop(
         let lc = lifecycle.clone();
         let outcome = tokio::task::spawn_blocking(move || lc.reload())
             .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .unwrap_or_else(|e| Err(ReloadError::Task(e.to_string())));
         state.apply_reload(&outcome);
     }
 }
