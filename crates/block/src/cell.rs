@@ -55,22 +55,42 @@ impl CellChunk<'_> {
     }
 }
 
+/// What is wrong with a chunk being written or a record being read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CellError {
+    #[error("chunk is shorter than its 2-byte header")]
+    ShortChunk,
+    #[error("chunk min_t {min_t} before its window")]
+    BeforeWindow { min_t: i64 },
+    #[error("chunk max_t {max_t} before min_t {min_t}")]
+    EndsBeforeStart { min_t: i64, max_t: i64 },
+    #[error("truncated chunk record")]
+    Truncated,
+    #[error("chunk record shorter than a chunk header")]
+    ShortRecord,
+    #[error("chunk record time out of range")]
+    TimeOutOfRange,
+}
+
 /// Appends one chunk's record. `c.min_t` must be `>= window_start` and
 /// `c.max_t >= c.min_t`; the chunk must have its 2-byte header.
-pub fn put_chunk(out: &mut Vec<u8>, window_start: i64, c: &ChunkData) -> Result<(), String> {
+pub fn put_chunk(out: &mut Vec<u8>, window_start: i64, c: &ChunkData) -> Result<(), CellError> {
     if c.bytes.len() < 2 {
-        return Err("chunk is shorter than its 2-byte header".to_string());
+        return Err(CellError::ShortChunk);
     }
     let off = c
         .min_t
         .checked_sub(window_start)
         .filter(|d| *d >= 0)
-        .ok_or_else(|| format!("chunk min_t {} before its window", c.min_t))?;
-    let dur = c
-        .max_t
-        .checked_sub(c.min_t)
-        .filter(|d| *d >= 0)
-        .ok_or_else(|| format!("chunk max_t {} before min_t {}", c.max_t, c.min_t))?;
+        .ok_or(CellError::BeforeWindow { min_t: c.min_t })?;
+    let dur =
+        c.max_t
+            .checked_sub(c.min_t)
+            .filter(|d| *d >= 0)
+            .ok_or(CellError::EndsBeforeStart {
+                min_t: c.min_t,
+                max_t: c.max_t,
+            })?;
     let count = u16::from_be_bytes([c.bytes[0], c.bytes[1]]);
     let strip = if count > 0 {
         match get_varint(&c.bytes[2..]) {
@@ -113,7 +133,7 @@ pub fn cell_chunks(data: &[u8], window_start: i64) -> CellIter<'_> {
 }
 
 impl<'a> Iterator for CellIter<'a> {
-    type Item = Result<CellChunk<'a>, String>;
+    type Item = Result<CellChunk<'a>, CellError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.data.is_empty() {
@@ -128,32 +148,31 @@ impl<'a> Iterator for CellIter<'a> {
 }
 
 impl<'a> CellIter<'a> {
-    fn read_one(&mut self) -> Result<CellChunk<'a>, String> {
-        let trunc = || "truncated chunk record".to_string();
+    fn read_one(&mut self) -> Result<CellChunk<'a>, CellError> {
         let mut pos = 0;
-        let mut next = |data: &[u8]| -> Result<u64, String> {
-            let (v, n) = get_uvarint(&data[pos..]).ok_or_else(trunc)?;
+        let mut next = |data: &[u8]| -> Result<u64, CellError> {
+            let (v, n) = get_uvarint(&data[pos..]).ok_or(CellError::Truncated)?;
             pos += n;
             Ok(v)
         };
         let off = next(self.data)?;
         let dur = next(self.data)?;
         let tag = next(self.data)?;
-        let len = usize::try_from(tag >> 1).map_err(|_| trunc())?;
+        let len = usize::try_from(tag >> 1).map_err(|_| CellError::Truncated)?;
         let stripped = tag & 1 == 1;
-        let end = pos.checked_add(len).ok_or_else(trunc)?;
-        let payload = self.data.get(pos..end).ok_or_else(trunc)?;
+        let end = pos.checked_add(len).ok_or(CellError::Truncated)?;
+        let payload = self.data.get(pos..end).ok_or(CellError::Truncated)?;
         if payload.len() < 2 {
-            return Err("chunk record shorter than a chunk header".to_string());
+            return Err(CellError::ShortRecord);
         }
         let min_t = i64::try_from(off)
             .ok()
             .and_then(|o| self.window_start.checked_add(o))
-            .ok_or_else(|| "chunk record time out of range".to_string())?;
+            .ok_or(CellError::TimeOutOfRange)?;
         let max_t = i64::try_from(dur)
             .ok()
             .and_then(|d| min_t.checked_add(d))
-            .ok_or_else(|| "chunk record time out of range".to_string())?;
+            .ok_or(CellError::TimeOutOfRange)?;
         self.data = &self.data[end..];
         Ok(CellChunk {
             min_t,

@@ -28,7 +28,9 @@ mod testutil;
 
 use std::path::{Path, PathBuf};
 
-pub use meta::{ArgusMeta, BlockDesc, BlockMeta, BlockStats, Compaction, FileMeta, ThanosMeta};
+pub use meta::{
+    ArgusMeta, BlockDesc, BlockMeta, BlockStats, Compaction, FileMeta, MetaError, ThanosMeta,
+};
 pub use objstore::{Bucket, RetryPolicy};
 pub use reader::{BlockReader, cleanup_partial, list_local_blocks};
 pub use writer::{BlockSeries, NewBlock, write_block};

@@ -139,6 +139,19 @@ fn is_false(v: &bool) -> bool {
     !*v
 }
 
+/// An invariant of `meta.json` that [`BlockMeta::check`] found broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaError {
+    #[error("meta.json version {0} is not supported (expected {META_VERSION})")]
+    Version(u32),
+    #[error("meta.json minTime {min_time} is after maxTime {max_time}")]
+    TimeRange { min_time: i64, max_time: i64 },
+    #[error("argus block format {0} is not supported")]
+    Format(u32),
+    #[error("argus chunk window layout is empty")]
+    EmptyLayout,
+}
+
 impl BlockMeta {
     /// Parses `meta.json` bytes; `path` names the source in errors.
     pub fn from_json(bytes: &[u8], path: &Path) -> Result<BlockMeta, BlockError> {
@@ -147,30 +160,28 @@ impl BlockMeta {
                 path: path.to_path_buf(),
                 source,
             })?;
-        meta.check().map_err(|m| BlockError::corrupt(path, m))?;
+        meta.check()
+            .map_err(|m| BlockError::corrupt(path, m.to_string()))?;
         Ok(meta)
     }
 
     /// Checks invariants serde cannot.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), MetaError> {
         if self.version != META_VERSION {
-            return Err(format!(
-                "meta.json version {} is not supported (expected {META_VERSION})",
-                self.version
-            ));
+            return Err(MetaError::Version(self.version));
         }
         if self.min_time > self.max_time {
-            return Err(format!(
-                "meta.json minTime {} is after maxTime {}",
-                self.min_time, self.max_time
-            ));
+            return Err(MetaError::TimeRange {
+                min_time: self.min_time,
+                max_time: self.max_time,
+            });
         }
         if let Some(a) = &self.argus {
             if a.format != ARGUS_FORMAT {
-                return Err(format!("argus block format {} is not supported", a.format));
+                return Err(MetaError::Format(a.format));
             }
             if a.chunk_window_ms <= 0 || a.num_windows == 0 {
-                return Err("argus chunk window layout is empty".to_string());
+                return Err(MetaError::EmptyLayout);
             }
         }
         Ok(())

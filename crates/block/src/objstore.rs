@@ -121,7 +121,8 @@ impl Bucket {
                 ))
             }
             BucketConfig::S3(c) => {
-                c.validate().map_err(BlockError::Config)?;
+                c.validate()
+                    .map_err(|e| BlockError::Config(e.to_string()))?;
                 let mut b = if c.aws_sdk_auth {
                     AmazonS3Builder::from_env()
                 } else {
@@ -437,7 +438,7 @@ impl Bucket {
             })?;
         meta.check().map_err(|m| BlockError::Corrupt {
             path: PathBuf::from(object),
-            message: m,
+            message: m.to_string(),
         })?;
         Ok(Some(meta))
     }

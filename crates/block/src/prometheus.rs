@@ -22,6 +22,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use argus_model::Labels;
+use argus_model::varint;
 
 const INDEX_MAGIC: u32 = 0xBAAA_D700;
 const INDEX_VERSION_2: u8 = 2;
@@ -254,43 +255,15 @@ impl<'a> Cursor<'a> {
 
     fn uvarint(&mut self, what: &str) -> Result<u64, PromBlockError> {
         let start = self.pos;
-        let mut x = 0u64;
-        let mut shift = 0u32;
-        loop {
-            let Some(&b) = self.data[..self.end].get(self.pos) else {
-                return Err(corrupt(
-                    self.path,
-                    start,
-                    format_args!("{what}: truncated varint"),
-                ));
-            };
-            self.pos += 1;
-            if shift == 63 && b > 1 {
-                return Err(corrupt(
-                    self.path,
-                    start,
-                    format_args!("{what}: varint overflows 64 bits"),
-                ));
-            }
-            x |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(x);
-            }
-            shift += 7;
-            if shift > 63 {
-                return Err(corrupt(
-                    self.path,
-                    start,
-                    format_args!("{what}: varint overflows 64 bits"),
-                ));
-            }
-        }
+        let rest = self.data[..self.end].get(self.pos..).unwrap_or_default();
+        let (x, n) = varint::decode_uvarint(rest)
+            .map_err(|e| corrupt(self.path, start, format_args!("{what}: {e}")))?;
+        self.pos += n;
+        Ok(x)
     }
 
     fn varint(&mut self, what: &str) -> Result<i64, PromBlockError> {
-        let ux = self.uvarint(what)?;
-        let x = (ux >> 1) as i64;
-        Ok(if ux & 1 != 0 { !x } else { x })
+        self.uvarint(what).map(varint::zigzag_decode)
     }
 
     fn usize_uvarint(&mut self, what: &str) -> Result<usize, PromBlockError> {

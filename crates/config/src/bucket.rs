@@ -74,7 +74,7 @@ pub struct S3Config {
     /// Use the AWS SDK's default credential chain (environment, profile,
     /// instance metadata) instead of `access_key`/`secret_key`.
     pub aws_sdk_auth: bool,
-    pub http_config: HttpConfig,
+    pub http_config: BucketHttpConfig,
     pub sse_config: Option<SseConfig>,
     /// Accepted for compatibility; only `false` is supported.
     pub signature_version2: bool,
@@ -108,7 +108,7 @@ impl Default for S3Config {
             part_size: 0,
             disable_multipart: false,
             aws_sdk_auth: false,
-            http_config: HttpConfig::default(),
+            http_config: BucketHttpConfig::default(),
             sse_config: None,
             signature_version2: false,
             list_objects_version: String::new(),
@@ -160,42 +160,61 @@ impl S3Config {
     }
 
     /// Checks values serde cannot: required fields and unsupported options.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), S3ConfigError> {
         if self.bucket.trim().is_empty() {
-            return Err("s3: missing field `bucket`".to_string());
+            return Err(S3ConfigError::MissingBucket);
         }
         if self.access_key.is_empty() != self.secret_key.is_empty() {
-            return Err("s3: `access_key` and `secret_key` must be set together".to_string());
+            return Err(S3ConfigError::HalfACredential);
         }
         if self.signature_version2 {
-            return Err("s3: `signature_version2: true` is not supported".to_string());
+            return Err(S3ConfigError::SignatureV2);
         }
         if !self.put_user_metadata.is_empty() {
-            return Err("s3: `put_user_metadata` is not supported".to_string());
+            return Err(S3ConfigError::PutUserMetadata);
         }
         match self.list_objects_version.as_str() {
             "" | "v1" | "v2" => {}
-            v => return Err(format!("s3: invalid `list_objects_version` {v:?}")),
+            v => return Err(S3ConfigError::ListObjectsVersion(v.to_string())),
         }
         if let Some(sse) = &self.sse_config {
             match sse.kind.as_str() {
                 "" | "SSE-S3" => {}
                 "SSE-KMS" if !sse.kms_key_id.is_empty() => {}
-                "SSE-KMS" => {
-                    return Err("s3: sse_config of type SSE-KMS needs `kms_key_id`".to_string());
-                }
-                "SSE-C" => return Err("s3: sse_config of type SSE-C is not supported".to_string()),
-                t => return Err(format!("s3: unknown sse_config type {t:?}")),
+                "SSE-KMS" => return Err(S3ConfigError::KmsWithoutKey),
+                "SSE-C" => return Err(S3ConfigError::SseC),
+                t => return Err(S3ConfigError::UnknownSse(t.to_string())),
             }
         }
         Ok(())
     }
 }
 
+/// What [`S3Config::validate`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum S3ConfigError {
+    #[error("s3: missing field `bucket`")]
+    MissingBucket,
+    #[error("s3: `access_key` and `secret_key` must be set together")]
+    HalfACredential,
+    #[error("s3: `signature_version2: true` is not supported")]
+    SignatureV2,
+    #[error("s3: `put_user_metadata` is not supported")]
+    PutUserMetadata,
+    #[error("s3: invalid `list_objects_version` {0:?}")]
+    ListObjectsVersion(String),
+    #[error("s3: sse_config of type SSE-KMS needs `kms_key_id`")]
+    KmsWithoutKey,
+    #[error("s3: sse_config of type SSE-C is not supported")]
+    SseC,
+    #[error("s3: unknown sse_config type {0:?}")]
+    UnknownSse(String),
+}
+
 /// Thanos's `http_config` subset that maps onto the HTTP client.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
+pub struct BucketHttpConfig {
     #[serde(deserialize_with = "de_duration")]
     pub idle_conn_timeout: Option<Duration>,
     /// Used as the whole-request timeout.
@@ -316,7 +335,7 @@ fn parse(text: &str, origin: &str) -> Result<BucketConfig, ConfigError> {
                 serde_yaml::from_str(text).map_err(|e| ConfigError::yaml(origin, &e))?;
             let mut cfg = env.config;
             cfg.prefix = env.prefix.trim_matches('/').to_string();
-            cfg.validate().map_err(invalid)?;
+            cfg.validate().map_err(|e| invalid(e.to_string()))?;
             Ok(BucketConfig::S3(cfg))
         }
         other => Err(invalid(format!(

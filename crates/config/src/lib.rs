@@ -23,8 +23,8 @@ pub mod units;
 pub use parse::scrape::{DEFAULT_SCRAPE_PROTOCOLS, PROTO_FIRST_SCRAPE_PROTOCOLS, SCRAPE_PROTOCOLS};
 
 pub use bucket::{
-    BucketConfig, BucketLookupType, HttpConfig, S3Config, SseConfig, load_bucket_config,
-    parse_bucket_config,
+    BucketConfig, BucketHttpConfig, BucketLookupType, S3Config, S3ConfigError, SseConfig,
+    load_bucket_config, parse_bucket_config,
 };
 
 use std::path::PathBuf;
@@ -91,51 +91,26 @@ impl ConfigError {
     }
 }
 
+/// Why a duration in a configuration file does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidDuration {
+    #[error("empty duration")]
+    Empty,
+    #[error("invalid duration {0:?}: expected e.g. 30s, 5m, 1h30m")]
+    Syntax(String),
+}
+
 /// Parses a duration in Prometheus's format: one or more integer/unit pairs
 /// from `y w d h m s ms` in decreasing order (`1h30m`, `90s`, `500ms`), or `0`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    use std::time::Duration;
+/// Surrounding whitespace is ignored. The syntax is
+/// [`argus_model::duration::parse_duration`]'s; this adds the config
+/// file's messages.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, InvalidDuration> {
     let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
     if s.is_empty() {
-        return Err("empty duration".to_string());
+        return Err(InvalidDuration::Empty);
     }
-    const UNITS: [(&str, u64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    let bad = || format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h30m");
-    let mut rest = s;
-    let mut total: u64 = 0;
-    let mut last_unit = usize::MAX;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..letters];
-        rest = &rest[letters..];
-        let idx = UNITS.iter().position(|(u, _)| *u == unit).ok_or_else(bad)?;
-        if last_unit != usize::MAX && idx <= last_unit {
-            return Err(bad());
-        }
-        last_unit = idx;
-        total = n
-            .checked_mul(UNITS[idx].1)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    Ok(Duration::from_millis(total))
+    argus_model::duration::parse_duration(s).map_err(|_| InvalidDuration::Syntax(s.to_string()))
 }
 
 #[cfg(test)]

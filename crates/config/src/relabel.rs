@@ -98,6 +98,17 @@ impl Default for RelabelConfig {
     }
 }
 
+/// A relabel regex that does not compile: the text as written and the
+/// compiler's complaint on one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid regex {pattern:?}: {reason}")]
+pub struct InvalidRegex {
+    // Not named `source`: thiserror takes a field of that name for the
+    // error's cause.
+    pub pattern: String,
+    pub reason: String,
+}
+
 /// A compiled, fully anchored regular expression that remembers how it was
 /// written (for equality and for showing the config back).
 #[derive(Debug, Clone)]
@@ -108,13 +119,16 @@ pub struct Regex {
 
 impl Regex {
     /// Compiles `source` anchored as `^(?s:source)$`. The error is one line.
-    pub fn new(source: &str) -> Result<Regex, String> {
+    pub fn new(source: &str) -> Result<Regex, InvalidRegex> {
         match regex::Regex::new(&format!("^(?s:{source})$")) {
             Ok(compiled) => Ok(Regex {
                 source: source.to_string(),
                 compiled,
             }),
-            Err(e) => Err(format!("invalid regex {source:?}: {}", one_line(&e))),
+            Err(e) => Err(InvalidRegex {
+                pattern: source.to_string(),
+                reason: one_line(&e),
+            }),
         }
     }
 

@@ -1,67 +1,9 @@
 //! Numbers: sample values and timestamps.
 
-/// Parses a float the way both formats spell one: an optional sign, decimal
-/// digits with an optional fraction and exponent, or `Inf`/`Infinity`/`NaN`
-/// in any case (no sign on NaN). This is Go's `strconv.ParseFloat` minus hex
-/// floats and underscores, which Prometheus rejects too. A finite literal
-/// beyond the f64 range is an error, as in Go.
-pub(crate) fn parse_float(s: &[u8]) -> Option<f64> {
-    // Most values are small integers: convert them without the full parser.
-    if !s.is_empty() && s.len() <= 15 && s.iter().all(u8::is_ascii_digit) {
-        let n = s.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-        return Some(n as f64);
-    }
-    let (negative, body) = match s.first() {
-        Some(b'+') => (false, &s[1..]),
-        Some(b'-') => (true, &s[1..]),
-        _ => (false, s),
-    };
-    if body.first()?.is_ascii_alphabetic() {
-        let inf = if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
-            f64::INFINITY
-        } else if body.eq_ignore_ascii_case(b"nan") && body.len() == s.len() {
-            return Some(f64::NAN);
-        } else {
-            return None;
-        };
-        return Some(if negative { -inf } else { inf });
-    }
-    if !is_decimal(body) {
-        return None;
-    }
-    let v: f64 = std::str::from_utf8(s).ok()?.parse().ok()?;
-    v.is_finite().then_some(v)
-}
-
-/// `digits [. digits] [(e|E) [sign] digits]` with at least one mantissa digit.
-fn is_decimal(s: &[u8]) -> bool {
-    let mut i = 0;
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < s.len() && s[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    let mut mantissa = digits(&mut i);
-    if s.get(i) == Some(&b'.') {
-        i += 1;
-        mantissa += digits(&mut i);
-    }
-    if mantissa == 0 {
-        return false;
-    }
-    if matches!(s.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(s.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == s.len()
-}
+/// Parses a float the way both formats spell one: Go's `strconv.ParseFloat`
+/// minus hex floats and underscores, which Prometheus rejects too (see
+/// [`argus_model::strconv::parse_decimal_float`]).
+pub(crate) use argus_model::strconv::parse_decimal_float as parse_float;
 
 /// An OpenMetrics timestamp: float seconds, finite. Returns the seconds (for
 /// ordering checks) and the milliseconds Prometheus derives from them.

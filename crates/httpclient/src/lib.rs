@@ -9,6 +9,42 @@ use std::time::Duration;
 use argus_config::http::{HttpClientConfig, TlsConfig};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+/// Why a client cannot be built or a request's credentials cannot be read.
+/// Each message carries its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    #[error("unable to read {what} file {}: {error}", path.display())]
+    ReadFile {
+        what: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("unable to use specified CA cert: {0}")]
+    CaCert(reqwest::Error),
+    #[error("unable to use specified client cert and key: {0}")]
+    ClientCert(reqwest::Error),
+    #[error("client cert and key must be configured together")]
+    CertWithoutKey,
+    #[error("unknown TLS version: {0}")]
+    TlsVersion(String),
+    #[error("invalid proxy_url: {0}")]
+    ProxyUrl(reqwest::Error),
+    #[error("unable to build http client: {0}")]
+    Build(reqwest::Error),
+    #[error("invalid http header name {name:?}: {error}")]
+    HeaderName {
+        name: String,
+        error: reqwest::header::InvalidHeaderName,
+    },
+    #[error("invalid value for http header {name}: {error}")]
+    HeaderValue {
+        name: HeaderName,
+        error: reqwest::header::InvalidHeaderValue,
+    },
+    #[error("invalid authorization header: {0}")]
+    Authorization(reqwest::header::InvalidHeaderValue),
+}
+
 /// Redirects followed when `follow_redirects` is on, as Go's client.
 const MAX_REDIRECTS: usize = 10;
 
@@ -47,18 +83,22 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
-fn read_secret(path: &Path, what: &str) -> Result<String, String> {
+fn read_secret(path: &Path, what: &'static str) -> Result<String, HttpClientError> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
-        .map_err(|e| format!("unable to read {what} file {}: {e}", path.display()))
+        .map_err(|error| HttpClientError::ReadFile {
+            what,
+            path: path.to_path_buf(),
+            error,
+        })
 }
 
 fn read_pem(
     inline: &Option<String>,
     file: &Option<PathBuf>,
     base: &Path,
-    what: &str,
-) -> Result<Option<Vec<u8>>, String> {
+    what: &'static str,
+) -> Result<Option<Vec<u8>>, HttpClientError> {
     if let Some(text) = inline {
         return Ok(Some(text.as_bytes().to_vec()));
     }
@@ -67,19 +107,19 @@ fn read_pem(
             let path = resolve(base, f);
             std::fs::read(&path)
                 .map(Some)
-                .map_err(|e| format!("unable to read {what} file {}: {e}", path.display()))
+                .map_err(|error| HttpClientError::ReadFile { what, path, error })
         }
         None => Ok(None),
     }
 }
 
-fn tls_version(v: &str) -> Result<reqwest::tls::Version, String> {
+fn tls_version(v: &str) -> Result<reqwest::tls::Version, HttpClientError> {
     Ok(match v {
         "TLS10" => reqwest::tls::Version::TLS_1_0,
         "TLS11" => reqwest::tls::Version::TLS_1_1,
         "TLS12" => reqwest::tls::Version::TLS_1_2,
         "TLS13" => reqwest::tls::Version::TLS_1_3,
-        other => return Err(format!("unknown TLS version: {other}")),
+        other => return Err(HttpClientError::TlsVersion(other.to_string())),
     })
 }
 
@@ -87,10 +127,9 @@ fn apply_tls(
     mut b: reqwest::ClientBuilder,
     tls: &TlsConfig,
     base: &Path,
-) -> Result<reqwest::ClientBuilder, String> {
+) -> Result<reqwest::ClientBuilder, HttpClientError> {
     if let Some(ca) = read_pem(&tls.ca, &tls.ca_file, base, "ca")? {
-        let certs = reqwest::Certificate::from_pem_bundle(&ca)
-            .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&ca).map_err(HttpClientError::CaCert)?;
         b = b.tls_certs_only(certs);
     }
     let cert = read_pem(&tls.cert, &tls.cert_file, base, "cert")?;
@@ -100,12 +139,11 @@ fn apply_tls(
         (Some(mut cert), Some(key)) => {
             cert.push(b'\n');
             cert.extend_from_slice(&key);
-            let id = reqwest::Identity::from_pem(&cert)
-                .map_err(|e| format!("unable to use specified client cert and key: {e}"))?;
+            let id = reqwest::Identity::from_pem(&cert).map_err(HttpClientError::ClientCert)?;
             b = b.identity(id);
         }
         (None, None) => {}
-        _ => return Err("client cert and key must be configured together".to_string()),
+        _ => return Err(HttpClientError::CertWithoutKey),
     }
     if tls.insecure_skip_verify {
         b = b.tls_danger_accept_invalid_certs(true);
@@ -126,7 +164,7 @@ impl HttpClient {
         cfg: &HttpClientConfig,
         base: &Path,
         timeout: Option<Duration>,
-    ) -> Result<HttpClient, String> {
+    ) -> Result<HttpClient, HttpClientError> {
         let mut b = reqwest::Client::builder()
             .redirect(if cfg.follow_redirects {
                 reqwest::redirect::Policy::limited(MAX_REDIRECTS)
@@ -138,24 +176,29 @@ impl HttpClient {
             b = b.timeout(t);
         }
         b = match &cfg.proxy_url {
-            Some(url) => b.proxy(
-                reqwest::Proxy::all(url.as_str()).map_err(|e| format!("invalid proxy_url: {e}"))?,
-            ),
+            Some(url) => {
+                b.proxy(reqwest::Proxy::all(url.as_str()).map_err(HttpClientError::ProxyUrl)?)
+            }
             None if cfg.proxy_from_environment => b,
             None => b.no_proxy(),
         };
         b = apply_tls(b, &cfg.tls_config, base)?;
-        let client = b
-            .build()
-            .map_err(|e| format!("unable to build http client: {e}"))?;
+        let client = b.build().map_err(HttpClientError::Build)?;
 
         let mut headers = HeaderMap::new();
         for (name, values) in &cfg.http_headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| format!("invalid http header name {name:?}: {e}"))?;
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|error| {
+                HttpClientError::HeaderName {
+                    name: name.clone(),
+                    error,
+                }
+            })?;
             for v in values {
-                let value = HeaderValue::from_str(v)
-                    .map_err(|e| format!("invalid value for http header {name}: {e}"))?;
+                let value =
+                    HeaderValue::from_str(v).map_err(|error| HttpClientError::HeaderValue {
+                        name: name.clone(),
+                        error,
+                    })?;
                 headers.append(name.clone(), value);
             }
         }
@@ -197,7 +240,7 @@ impl HttpClient {
 
     /// The Authorization header value for the next request, reading
     /// credential files now.
-    pub fn authorization(&self) -> Result<Option<HeaderValue>, String> {
+    pub fn authorization(&self) -> Result<Option<HeaderValue>, HttpClientError> {
         let text = match &self.auth {
             AuthSource::None => return Ok(None),
             AuthSource::Basic {
@@ -228,8 +271,7 @@ impl HttpClient {
                 format!("{kind} {creds}")
             }
         };
-        let mut v = HeaderValue::from_str(&text)
-            .map_err(|e| format!("invalid authorization header: {e}"))?;
+        let mut v = HeaderValue::from_str(&text).map_err(HttpClientError::Authorization)?;
         v.set_sensitive(true);
         Ok(Some(v))
     }

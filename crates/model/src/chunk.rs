@@ -8,6 +8,7 @@
 //! last byte are zero, so equal sample sequences give equal bytes.
 
 use crate::sample::Sample;
+use crate::varint;
 
 /// Prometheus's target number of samples per chunk.
 pub const SAMPLES_PER_CHUNK: usize = 120;
@@ -140,20 +141,12 @@ impl XorAppender {
         let mut t_delta = 0u64;
         match self.num {
             0 => {
-                let mut tmp = [0u8; 10];
-                let n = put_varint(&mut tmp, t);
-                for b in &tmp[..n] {
-                    self.w.write_byte(*b);
-                }
+                varint::write_varint(t, |b| self.w.write_byte(b));
                 self.w.write_bits(v.to_bits(), 64);
             }
             1 => {
                 t_delta = t.wrapping_sub(self.t) as u64;
-                let mut tmp = [0u8; 10];
-                let n = put_uvarint(&mut tmp, t_delta);
-                for b in &tmp[..n] {
-                    self.w.write_byte(*b);
-                }
+                varint::write_uvarint(t_delta, |b| self.w.write_byte(b));
                 self.write_value(v);
             }
             _ => {
@@ -241,25 +234,6 @@ impl XorAppender {
 #[inline]
 fn bit_range(x: i64, nbits: u32) -> bool {
     -((1i64 << (nbits - 1)) - 1) <= x && x <= 1i64 << (nbits - 1)
-}
-
-fn put_uvarint(buf: &mut [u8; 10], mut x: u64) -> usize {
-    let mut i = 0;
-    while x >= 0x80 {
-        buf[i] = (x as u8) | 0x80;
-        x >>= 7;
-        i += 1;
-    }
-    buf[i] = x as u8;
-    i + 1
-}
-
-fn put_varint(buf: &mut [u8; 10], x: i64) -> usize {
-    let mut ux = (x as u64) << 1;
-    if x < 0 {
-        ux = !ux;
-    }
-    put_uvarint(buf, ux)
 }
 
 /// An encoded chunk borrowed from elsewhere (a block, a WAL-free head copy).
@@ -350,27 +324,18 @@ impl<'a> BitReader<'a> {
         Some(bit)
     }
 
+    /// Reads a byte, not necessarily aligned.
+    #[inline]
+    fn read_byte(&mut self) -> Option<u8> {
+        self.read_bits(8).map(|b| b as u8)
+    }
+
     fn read_uvarint(&mut self) -> Option<u64> {
-        let mut x = 0u64;
-        let mut shift = 0u32;
-        for _ in 0..10 {
-            let b = self.read_bits(8)?;
-            x |= (b & 0x7f) << shift;
-            if b < 0x80 {
-                return Some(x);
-            }
-            shift += 7;
-        }
-        None
+        varint::read_uvarint(|| self.read_byte()).ok()
     }
 
     fn read_varint(&mut self) -> Option<i64> {
-        let ux = self.read_uvarint()?;
-        let mut x = (ux >> 1) as i64;
-        if ux & 1 != 0 {
-            x = !x;
-        }
-        Some(x)
+        varint::read_varint(|| self.read_byte()).ok()
     }
 }
 

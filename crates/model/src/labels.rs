@@ -9,6 +9,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::varint;
+
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
@@ -31,26 +33,18 @@ impl Default for Labels {
     }
 }
 
-fn put_len(buf: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
+/// Lengths in the buffer are uvarints.
+#[inline]
+fn put_len(buf: &mut Vec<u8>, n: usize) {
+    varint::put_uvarint(buf, n as u64);
 }
 
-fn get_len(buf: &[u8], pos: &mut usize) -> usize {
-    let mut n = 0usize;
-    let mut shift = 0;
-    loop {
-        let b = buf[*pos];
-        *pos += 1;
-        n |= ((b & 0x7f) as usize) << shift;
-        if b < 0x80 {
-            return n;
-        }
-        shift += 7;
-    }
+/// The length at `pos`, moving past it; `None` if the buffer is malformed.
+#[inline]
+fn get_len(buf: &[u8], pos: &mut usize) -> Option<usize> {
+    let (n, len) = varint::get_uvarint(buf.get(*pos..)?)?;
+    *pos += len;
+    usize::try_from(n).ok()
 }
 
 impl Labels {
@@ -138,20 +132,7 @@ impl Labels {
         let mut pos = 0;
         let mut prev: Option<&[u8]> = None;
         let read = |pos: &mut usize| -> Option<&[u8]> {
-            let mut n = 0usize;
-            let mut shift = 0;
-            loop {
-                let b = *bytes.get(*pos)?;
-                *pos += 1;
-                n |= ((b & 0x7f) as usize).checked_shl(shift)?;
-                if b < 0x80 {
-                    break;
-                }
-                shift += 7;
-                if shift > 35 {
-                    return None;
-                }
-            }
+            let n = get_len(bytes, pos)?;
             let s = bytes.get(*pos..pos.checked_add(n)?)?;
             *pos += n;
             std::str::from_utf8(s).ok()?;
@@ -204,11 +185,13 @@ impl<'a> Iterator for LabelsIter<'a> {
         if self.pos >= self.buf.len() {
             return None;
         }
-        let n = get_len(self.buf, &mut self.pos);
-        let name = &self.buf[self.pos..self.pos + n];
+        // The buffer is well formed (see below); a malformed one would end
+        // the iteration rather than panic.
+        let n = get_len(self.buf, &mut self.pos)?;
+        let name = self.buf.get(self.pos..self.pos + n)?;
         self.pos += n;
-        let n = get_len(self.buf, &mut self.pos);
-        let value = &self.buf[self.pos..self.pos + n];
+        let n = get_len(self.buf, &mut self.pos)?;
+        let value = self.buf.get(self.pos..self.pos + n)?;
         self.pos += n;
         // The buffer is only ever built from `&str` pairs or validated in
         // `from_bytes`, so both halves are UTF-8.

@@ -8,6 +8,8 @@
 //!   interface (`Appendable`) between storage and its users.
 //! - [`error`]: error kinds and their HTTP and gRPC mapping.
 //! - [`cancel`]: the cancellation token a request carries.
+//! - [`strconv`], [`duration`], [`varint`]: Go's float syntax, Prometheus
+//!   durations and Go varints, one implementation each for the workspace.
 
 pub mod cancel;
 pub mod chunk;
@@ -18,6 +20,7 @@ pub mod matcher;
 pub mod memstore;
 pub mod sample;
 pub mod storage;
+pub mod strconv;
 pub mod time;
 pub mod varint;
 

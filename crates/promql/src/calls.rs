@@ -564,7 +564,7 @@ fn classic_histogram(
     let mut groups: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
     for (si, s) in input.iter().enumerate() {
         let le = s.labels.get_or_empty("le");
-        let Ok(bound) = parse_go_float(le) else {
+        let Ok(bound) = argus_model::strconv::parse_float(le) else {
             let name = if ev.opts.delayed_name_removal {
                 s.labels.get_or_empty(METRIC_NAME)
             } else {
@@ -640,19 +640,4 @@ fn classic_histogram(
         return Err(duplicate_labelset());
     }
     Ok(out)
-}
-
-/// Go's `strconv.ParseFloat` for the forms bucket bounds take.
-pub(crate) fn parse_go_float(s: &str) -> Result<f64, ()> {
-    let t = s.trim();
-    if t.is_empty() || t != s {
-        return Err(());
-    }
-    match t.to_ascii_lowercase().as_str() {
-        "+inf" | "inf" | "+infinity" | "infinity" => return Ok(f64::INFINITY),
-        "-inf" | "-infinity" => return Ok(f64::NEG_INFINITY),
-        "nan" => return Ok(f64::NAN),
-        _ => {}
-    }
-    t.replace('_', "").parse::<f64>().map_err(|_| ())
 }

@@ -18,7 +18,8 @@ use crate::annotations::Annotations;
 use crate::engine::{EngineOptions, QueryContext};
 use crate::error::QueryError;
 use crate::functions::range::{
-    RangeFunc, Window, eval_range_at, possible_non_counter_info, validate_smoothing_params,
+    RangeFunc, SmoothingParamError, Window, eval_range_at, possible_non_counter_info,
+    validate_smoothing_params,
 };
 use crate::series::{Grid, Series, is_present, sanitize};
 use crate::value::MatrixSeries;
@@ -674,7 +675,7 @@ impl<'a> Evaluator<'a> {
         // gives a different value at every step.
         let per_step = !params.is_empty() || f == RangeFunc::PredictLinear;
         let smoothing = f == RangeFunc::DoubleExponentialSmoothing;
-        let mut smoothing_error: Option<String> = None;
+        let mut smoothing_error: Option<SmoothingParamError> = None;
         // Names dropped now may make two series equal: an error, as upstream.
         let check_duplicates = f.drops_metric_name() && !self.opts.delayed_name_removal;
         let mut seen_labels: std::collections::HashSet<Labels> = std::collections::HashSet::new();
@@ -746,7 +747,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 if let Some(e) = smoothing_error.take() {
-                    return Err(QueryError::Execution(e));
+                    return Err(QueryError::Execution(e.to_string()));
                 }
                 self.release(samples.len());
                 let n = series.present_count();

@@ -1,21 +1,7 @@
 //! Float formatting as Go prints it, for label values and messages that
 //! must read exactly as Prometheus's.
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits,
-/// never an exponent; `NaN`, `+Inf`, `-Inf`.
-pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
-}
+pub use argus_model::strconv::format_float;
 
 pub use crate::functions::gofmt::format_g;
 

@@ -44,7 +44,8 @@ impl RemoteClient {
     pub(crate) fn new(cfg: &RemoteWriteConfig) -> Result<RemoteClient, String> {
         let url = reqwest::Url::parse(&cfg.url).map_err(|e| format!("invalid url: {e}"))?;
         // The config parser already resolved relative files.
-        let http = HttpClient::new(&cfg.http, Path::new(""), Some(cfg.remote_timeout))?;
+        let http = HttpClient::new(&cfg.http, Path::new(""), Some(cfg.remote_timeout))
+            .map_err(|e| e.to_string())?;
         let mut headers = http.headers.clone();
         for (k, v) in &cfg.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
@@ -80,7 +81,7 @@ impl RemoteClient {
                 headers.insert(header::AUTHORIZATION, auth);
             }
             Ok(None) => {}
-            Err(e) => return Err(SendError::Fatal(e)),
+            Err(e) => return Err(SendError::Fatal(e.to_string())),
         }
         let resp = self
             .http

@@ -106,7 +106,10 @@ pub(crate) async fn fetch(
             "X-Prometheus-Scrape-Timeout-Seconds",
             req.timeout.as_secs_f64().to_string(),
         );
-    if let Some(auth) = client.authorization().map_err(FetchError::Other)? {
+    if let Some(auth) = client
+        .authorization()
+        .map_err(|e| FetchError::Other(e.to_string()))?
+    {
         rb = rb.header(AUTHORIZATION, auth);
     }
     let mut resp = rb

@@ -217,7 +217,8 @@ impl ScrapeManager {
             .clone()
             .or_else(|| Handle::try_current().ok())
             .ok_or_else(|| "no tokio runtime to run scrape loops on".to_string())?;
-        let client = HttpClient::new(&cfg.http, &inner.base_dir, None)?;
+        let client =
+            HttpClient::new(&cfg.http, &inner.base_dir, None).map_err(|e| e.to_string())?;
         Ok(Arc::new(PoolContext {
             storage: self.storage.clone(),
             metrics: self.metrics.clone(),

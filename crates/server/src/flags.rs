@@ -77,9 +77,9 @@ fn positive_ms(flag: &'static str, v: &str) -> Result<i64, ServerError> {
 
 impl Parsed {
     pub fn from_args(a: &ServerArgs) -> Result<Parsed, ServerError> {
-        let wal_fsync = FsyncPolicy::parse(&a.wal_fsync).map_err(|message| ServerError::Flag {
+        let wal_fsync = FsyncPolicy::parse(&a.wal_fsync).map_err(|e| ServerError::Flag {
             flag: "storage.tsdb.wal-fsync",
-            message,
+            message: e.to_string(),
         })?;
         if a.max_concurrency == 0 {
             return Err(ServerError::Flag {

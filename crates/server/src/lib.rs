@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use argus_config::ConfigError;
 use argus_config::prometheus::{PrometheusConfig, load_prometheus_config};
+use argus_http_api::{
+    ApiOptions, ApiState, BuildInfo, ExternalHost, Lifecycle, ReloadError, Reloaded,
+};
 use argus_model::Appendable;
 use argus_model::labels::Labels;
 use argus_promql::{Engine, EngineOptions};
-use argus_query::{ApiOptions, ApiState, BuildInfo, ExternalHost, Lifecycle, Reloaded};
 use argus_remote::RemoteWriteManager;
 use argus_scrape::ScrapeManager;
 use argus_tsdb::{Db, DbOptions, TsdbError, WalOptions};
@@ -28,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub use flags::ServerArgs;
 
 /// How often the head is checked for ranges ready to be sealed into blocks.
-const COMPACTION_INTERVAL: Duration = Duration::from_secs(60);
+const HEAD_SEAL_INTERVAL: Duration = Duration::from_secs(60);
 /// How long in-flight requests get to finish after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -144,7 +146,7 @@ struct ServerLifecycle {
 }
 
 impl Lifecycle for ServerLifecycle {
-    fn reload(&self) -> Result<Reloaded, String> {
+    fn reload(&self) -> Result<Reloaded, ReloadError> {
         let file = self.config_file.display().to_string();
         match load_prometheus_config(&self.config_file) {
             Ok(cfg) => {
@@ -170,7 +172,7 @@ impl Lifecycle for ServerLifecycle {
             }
             Err(e) => {
                 tracing::error!(file = %file, error = %e, "failed to reload configuration; keeping the old one");
-                Err(format!("error loading config from {e}"))
+                Err(ReloadError::Config(Box::new(ServerError::Config(e))))
             }
         }
     }
@@ -298,9 +300,9 @@ pub async fn run(
         })?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
 
-    // Background work: compaction and SIGHUP reloads.
+    // Background work: sealing the head into blocks and SIGHUP reloads.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let compactor = tokio::spawn(compaction_loop(db.clone(), stop_rx.clone()));
+    let sealer = tokio::spawn(head_seal_loop(db.clone(), stop_rx.clone()));
     let hup = tokio::spawn(sighup_loop(state.clone(), lifecycle.clone(), stop_rx));
 
     // Shutdown: the caller's signal or /-/quit.
@@ -311,7 +313,7 @@ pub async fn run(
             let _ = quit_tx.send(true);
         });
     }
-    let mut app = argus_query::router(state.clone());
+    let mut app = argus_http_api::router(state.clone());
     app = app.merge(receiver.unwrap_or_else(receiver_disabled));
     state.set_ready(true);
     tracing::info!(address = %local, "server is ready to receive web requests");
@@ -345,7 +347,7 @@ pub async fn run(
     remote.stop().await;
     let _ = stop_tx.send(true);
     let _ = hup.await;
-    let _ = compactor.await;
+    let _ = sealer.await;
     let db2 = db.clone();
     let synced = tokio::task::spawn_blocking(move || db2.sync())
         .await
@@ -371,8 +373,8 @@ fn receiver_disabled() -> axum::Router {
     )
 }
 
-async fn compaction_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(COMPACTION_INTERVAL);
+async fn head_seal_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(HEAD_SEAL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
@@ -381,13 +383,13 @@ async fn compaction_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|v| *v) => return,
         }
         let db = db.clone();
-        match tokio::task::spawn_blocking(move || db.compact()).await {
+        match tokio::task::spawn_blocking(move || db.seal_head()).await {
             Ok(Ok(made)) if !made.is_empty() => {
-                tracing::info!(blocks = made.len(), "compaction sealed head blocks");
+                tracing::info!(blocks = made.len(), "sealed head blocks");
             }
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "compaction failed"),
-            Err(e) => tracing::error!(error = %e, "compaction task failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "sealing the head failed"),
+            Err(e) => tracing::error!(error = %e, "head sealing task failed"),
         }
     }
 }
@@ -414,7 +416,7 @@ async fn sighup_loop(
         let lc = lifecycle.clone();
         let outcome = tokio::task::spawn_blocking(move || lc.reload())
             .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .unwrap_or_else(|e| Err(ReloadError::Task(e.to_string())));
         state.apply_reload(&outcome);
     }
 }

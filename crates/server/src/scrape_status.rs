@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use argus_query::{
+use argus_http_api::{
     DroppedTargetInfo, MetricMetadataInfo, ScrapeStatusSource, TargetInfo, TargetMetadataInfo,
 };
 use argus_scrape::ScrapeManager;

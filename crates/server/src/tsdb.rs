@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use argus_query::{TsdbStatus, TsdbStatusSource};
+use argus_http_api::{TsdbStatus, TsdbStatusSource};
 use argus_tsdb::Db;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};

@@ -89,7 +89,7 @@ pub struct Db {
     blocks: RwLock<Vec<Arc<BlockReader>>>,
     /// WAL series ids replayed onto a series that already had another id.
     aliases: RwLock<HashMap<u64, u64>>,
-    compact_lock: Mutex<()>,
+    seal_lock: Mutex<()>,
     _lock: File,
     open_stats: OpenStats,
 }
@@ -176,7 +176,7 @@ impl Db {
             wal,
             blocks: RwLock::new(blocks),
             aliases: RwLock::new(aliases),
-            compact_lock: Mutex::new(()),
+            seal_lock: Mutex::new(()),
             _lock: lock,
             open_stats: stats,
         })
@@ -202,8 +202,8 @@ impl Db {
         &self.opts
     }
 
-    pub fn appender(&self) -> Appender<'_> {
-        Appender {
+    pub fn appender(&self) -> DbAppender<'_> {
+        DbAppender {
             db: self,
             samples: Vec::new(),
             pending: HashMap::default(),
@@ -222,20 +222,20 @@ impl Db {
     /// and checkpoints the WAL, then applies retention. Returns the new
     /// blocks. A range is ready once the head reaches 1.5 block durations
     /// past its start, as in Prometheus.
-    pub fn compact(&self) -> Result<Vec<BlockMeta>, TsdbError> {
-        self.compact_until(|start, max_t, range| max_t - start >= range / 2 * 3)
+    pub fn seal_head(&self) -> Result<Vec<BlockMeta>, TsdbError> {
+        self.seal_until(|start, max_t, range| max_t - start >= range / 2 * 3)
     }
 
     /// Seals everything in the head into blocks, including the newest range.
-    pub fn flush(&self) -> Result<Vec<BlockMeta>, TsdbError> {
-        self.compact_until(|_, _, _| true)
+    pub fn seal_all(&self) -> Result<Vec<BlockMeta>, TsdbError> {
+        self.seal_until(|_, _, _| true)
     }
 
-    fn compact_until(
+    fn seal_until(
         &self,
         ready: impl Fn(i64, i64, i64) -> bool,
     ) -> Result<Vec<BlockMeta>, TsdbError> {
-        let _g = self.compact_lock.lock();
+        let _g = self.seal_lock.lock();
         let range = self.opts.block_duration_ms;
         let mut made = Vec::new();
         let mut truncated = false;
@@ -409,14 +409,14 @@ pub struct CommitStats {
 /// Collects samples and writes them to the WAL and the head on commit.
 /// Samples are visible to queries and durable (per the fsync policy) once
 /// `commit` returns.
-pub struct Appender<'a> {
+pub struct DbAppender<'a> {
     db: &'a Db,
     samples: Vec<(Arc<MemSeries>, i64, f64)>,
     /// Newest timestamp per series in this batch, to keep it in order.
     pending: HashMap<u64, i64, BuildHasherDefault<IdHasher>>,
 }
 
-impl Appender<'_> {
+impl DbAppender<'_> {
     /// Adds a sample, checking it against the series' last sample. Errors
     /// leave the appender usable; the sample is just not added.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
@@ -424,7 +424,7 @@ impl Appender<'_> {
         self.add(series, t, v)
     }
 
-    /// As [`Appender::append`] with a handle from an earlier call that
+    /// As [`DbAppender::append`] with a handle from an earlier call that
     /// skips the label lookup; a handle to a series truncation dropped (or
     /// from another storage) is replaced after looking the labels up.
     pub fn append_ref(
@@ -532,7 +532,7 @@ impl argus_model::Appendable for Db {
     }
 }
 
-impl argus_model::Appender for Appender<'_> {
+impl argus_model::Appender for DbAppender<'_> {
     fn append(
         &mut self,
         series: &mut SeriesRef,
@@ -548,7 +548,7 @@ impl argus_model::Appender for Appender<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        Appender::commit(*self)
+        DbAppender::commit(*self)
             .map(|_| ())
             .map_err(|e| StorageError::internal(e.to_string()))
     }
@@ -615,12 +615,12 @@ mod tests {
     }
 
     #[test]
-    fn compaction_seals_blocks_and_keeps_every_sample() {
+    fn sealing_writes_blocks_and_keeps_every_sample() {
         let d = tempfile::tempdir().expect("tempdir");
         let db = Db::open(d.path(), opts(10_000)).expect("open");
         write(&db, 4, 0, 47_000, 500);
         let before = all(&db);
-        let made = db.compact().expect("compact");
+        let made = db.seal_head().expect("seal head");
         // The head reached 46.5s: [30s, 40s) is sealed too, as 46.5 - 30 >= 15.
         assert_eq!(made.len(), 4);
         assert_eq!(made[0].min_time, 0);
@@ -650,7 +650,7 @@ mod tests {
         o.retention_ms = Some(15_000);
         let db = Db::open(d.path(), o).expect("open");
         write(&db, 1, 0, 60_000, 1000);
-        db.compact().expect("compact");
+        db.seal_head().expect("seal head");
         let blocks = db.blocks();
         assert!(blocks.iter().all(|b| b.min_time >= 20_000), "{blocks:?}");
     }

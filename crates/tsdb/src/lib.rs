@@ -6,9 +6,9 @@ pub mod head;
 pub mod wal;
 pub mod wal_watch;
 
-pub use db::{Appender, CommitStats, Db, DbOptions, OpenStats, TsdbError};
+pub use db::{CommitStats, Db, DbAppender, DbOptions, OpenStats, TsdbError};
 pub use head::{AppendError, Head};
-pub use wal::{FsyncPolicy, WalOptions};
+pub use wal::{FsyncPolicy, InvalidFsyncPolicy, WalOptions};
 
 #[cfg(test)]
 mod conformance_tests;

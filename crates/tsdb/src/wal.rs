@@ -39,19 +39,22 @@ pub enum FsyncPolicy {
 
 impl FsyncPolicy {
     /// Parses `always` or a Prometheus duration such as `1s`.
-    pub fn parse(s: &str) -> Result<FsyncPolicy, String> {
+    pub fn parse(s: &str) -> Result<FsyncPolicy, InvalidFsyncPolicy> {
         if s.eq_ignore_ascii_case("always") {
             return Ok(FsyncPolicy::Always);
         }
         match argus_model::duration::parse_duration(s) {
             Ok(d) if !d.is_zero() => Ok(FsyncPolicy::Interval(d)),
             Ok(_) => Ok(FsyncPolicy::Always),
-            Err(_) => Err(format!(
-                "invalid wal fsync policy {s:?}: want \"always\" or a duration such as \"1s\""
-            )),
+            Err(_) => Err(InvalidFsyncPolicy(s.to_string())),
         }
     }
 }
+
+/// A WAL fsync policy that is neither `always` nor a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid wal fsync policy {0:?}: want \"always\" or a duration such as \"1s\"")]
+pub struct InvalidFsyncPolicy(pub String);
 
 #[derive(Debug, Clone)]
 pub struct WalOptions {

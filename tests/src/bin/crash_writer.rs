@@ -60,7 +60,7 @@ fn main() {
         out.flush().expect("flush");
         commits += 1;
         if commits.is_multiple_of(50) {
-            db.compact().expect("compact");
+            db.seal_head().expect("seal head");
         }
         t += STEP;
     }

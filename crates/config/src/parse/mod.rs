@@ -56,16 +56,19 @@ pub(crate) fn join_dir(dir: &Path, path: &str) -> PathBuf {
 /// own deserialisation, so serde_yaml reports that scalar's line and path
 /// (a check after `String::deserialize` would get the enclosing mapping's).
 /// Null gives `None`.
-pub(crate) fn parse_scalar<'de, D, T>(
+pub(crate) fn parse_scalar<'de, D, T, E>(
     d: D,
     expecting: &'static str,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
+    E: std::fmt::Display,
 {
     struct Scalar<F>(F, &'static str);
-    impl<T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'_> for Scalar<F> {
+    impl<T, P: std::fmt::Display, F: FnOnce(&str) -> Result<T, P>> serde::de::Visitor<'_>
+        for Scalar<F>
+    {
         type Value = Option<T>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str(self.1)

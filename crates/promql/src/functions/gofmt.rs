@@ -1,6 +1,11 @@
 //! Formatting helpers that reproduce the Go `fmt` verbs Prometheus uses in
 //! its annotation and error texts (`%g`, `%f`, `%q`), so that our messages
-//! read byte for byte like upstream's.
+//! read byte for byte like upstream's. Digits come from Rust's shortest
+//! round-trip formatting, as in [`format_float`] (`FormatFloat(v, 'f', -1,
+//! 64)`, in `argus_model::strconv`), whose spelling of NaN and the
+//! infinities they share.
+
+use argus_model::strconv::format_float;
 
 /// Go's `fmt.Sprintf("%g", v)` for a float64 (`strconv.FormatFloat(v, 'g',
 /// -1, 64)` plus fmt's sign rules): the shortest digits that round-trip,
@@ -8,11 +13,8 @@
 /// is below -4 or at least 6, plain decimal otherwise. Infinities print as
 /// `+Inf` / `-Inf`, NaN as `NaN`.
 pub fn format_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    if !v.is_finite() {
+        return format_float(v);
     }
     if v == 0.0 {
         return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
@@ -70,11 +72,8 @@ pub fn format_g(v: f64) -> String {
 
 /// Go's `fmt.Sprintf("%f", v)`: six decimals; `+Inf`, `-Inf`, `NaN`.
 pub fn format_f(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    if !v.is_finite() {
+        return format_float(v);
     }
     format!("{v:.6}")
 }

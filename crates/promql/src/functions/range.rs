@@ -172,21 +172,42 @@ pub fn invalid_param_warning(f: RangeFunc, params: &[f64], pos: &str) -> Option<
 /// the whole query (a panic turned into an execution error) with exactly
 /// this text when `sf` or `tf` is outside the open interval (0, 1); NaN
 /// passes the check. The smoothing factor is checked first.
-pub fn validate_smoothing_params(sf: f64, tf: f64) -> Result<(), String> {
+pub fn validate_smoothing_params(sf: f64, tf: f64) -> Result<(), SmoothingParamError> {
     if sf <= 0.0 || sf >= 1.0 {
-        return Err(format!(
-            "invalid smoothing factor. Expected: 0 < sf < 1, got: {}",
-            gofmt::format_f(sf)
-        ));
+        return Err(SmoothingParamError::SmoothingFactor(sf));
     }
     if tf <= 0.0 || tf >= 1.0 {
-        return Err(format!(
-            "invalid trend factor. Expected: 0 < tf < 1, got: {}",
-            gofmt::format_f(tf)
-        ));
+        return Err(SmoothingParamError::TrendFactor(tf));
     }
     Ok(())
 }
+
+/// A factor of `double_exponential_smoothing` outside (0, 1); the message is
+/// upstream's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SmoothingParamError {
+    SmoothingFactor(f64),
+    TrendFactor(f64),
+}
+
+impl std::fmt::Display for SmoothingParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SmoothingParamError::SmoothingFactor(sf) => write!(
+                f,
+                "invalid smoothing factor. Expected: 0 < sf < 1, got: {}",
+                gofmt::format_f(*sf)
+            ),
+            SmoothingParamError::TrendFactor(tf) => write!(
+                f,
+                "invalid trend factor. Expected: 0 < tf < 1, got: {}",
+                gofmt::format_f(*tf)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SmoothingParamError {}
 
 /// Evaluates `f` over one window. `params` are the scalar arguments of the
 /// call at this step, in argument order without the range vector.
@@ -263,9 +284,9 @@ pub fn eval_range_at(
                 [sf, tf, ..] => (*sf, *tf),
                 _ => return None,
             };
-            if let Err(msg) = validate_smoothing_params(sf, tf) {
+            if let Err(e) = validate_smoothing_params(sf, tf) {
                 // Upstream fails the query; we can only report it here.
-                annotations.warn(msg);
+                annotations.warn(e.to_string());
                 return None;
             }
             double_exponential_smoothing(s, sf, tf)
@@ -756,7 +777,7 @@ mod tests {
             ["invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000"]
         );
         assert_eq!(
-            validate_smoothing_params(0.5, 0.0),
+            validate_smoothing_params(0.5, 0.0).map_err(|e| e.to_string()),
             Err("invalid trend factor. Expected: 0 < tf < 1, got: 0.000000".to_string())
         );
         assert_eq!(validate_smoothing_params(f64::NAN, 0.5), Ok(()));

@@ -328,7 +328,7 @@ impl Runner {
                 range.value.result_type()
             ));
         };
-        assert_matrix_sorted(mat)?;
+        assert_matrix_sorted(mat).map_err(|e| e.to_string())?;
         let vec: Vec<VectorSample> = mat
             .iter()
             .filter_map(|s| {
@@ -341,11 +341,13 @@ impl Runner {
             .collect();
         let r = if matches!(res.value, Value::Scalar { .. }) {
             match vec.first() {
-                Some(s) => compare_result(cmd, &Value::Scalar { t, v: s.v }),
-                None => Err("range mode returned no value at the evaluation time".into()),
+                Some(s) => {
+                    compare_result(cmd, &Value::Scalar { t, v: s.v }).map_err(|e| e.to_string())
+                }
+                None => Err("range mode returned no value at the evaluation time".to_string()),
             }
         } else {
-            compare_result(cmd, &Value::Vector(vec))
+            compare_result(cmd, &Value::Vector(vec)).map_err(|e| e.to_string())
         };
         r.map_err(|e| format!("error in eval {expr} at {t}ms (line {line}) range mode: {e}"))
     }
@@ -444,16 +446,97 @@ fn check_annotations(cmd: &EvalCmd, expr: &str, annos: &Annotations) -> Result<(
     Ok(())
 }
 
-fn assert_matrix_sorted(m: &[argus_promql::MatrixSeries]) -> Result<(), String> {
+/// How a result differs from the expectation: upstream's `compareResult`
+/// messages.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ResultMismatch {
+    #[error("expected ordered result, but query returned a matrix")]
+    OrderedMatrix,
+    #[error("expected scalar result, but got matrix with {series} series")]
+    ScalarGotMatrix { series: usize },
+    #[error(
+        "matrix results should always be sorted by labels, but matrix is not sorted: series at \
+         index {} with labels {labels} sorts before series at index {index} with labels {previous}",
+        .index + 1
+    )]
+    Unsorted {
+        /// Index of the earlier series, which sorts after the next one.
+        index: usize,
+        labels: Labels,
+        previous: Labels,
+    },
+    #[error("unexpected metric {labels} in result, has {points}")]
+    UnexpectedSeries { labels: Labels, points: String },
+    #[error(
+        "expected {expected} points for {labels}, but query time range cannot return this many \
+         points"
+    )]
+    TooManyPoints { expected: usize, labels: Labels },
+    #[error(
+        "expected {expected} float points and 0 histogram points for {labels}, but got {points}"
+    )]
+    PointCount {
+        expected: usize,
+        labels: Labels,
+        points: String,
+    },
+    #[error(
+        "expected float value at index {index} for {labels} to have timestamp {want}, but it had \
+         timestamp {got} (result has {points})"
+    )]
+    Timestamp {
+        index: usize,
+        labels: Labels,
+        want: i64,
+        got: i64,
+        points: String,
+    },
+    #[error(
+        "expected float value at index {index} (t={t}) for {labels} to be {want}, but got {got} \
+         (result has {points})"
+    )]
+    Value {
+        index: usize,
+        t: i64,
+        labels: Labels,
+        want: f64,
+        got: f64,
+        points: String,
+    },
+    #[error("expected metric {0} not found")]
+    MissingSeries(Labels),
+    #[error("expected scalar result, but got vector of {samples} samples")]
+    ScalarGotVector { samples: usize },
+    #[error("unexpected metric {labels} in result, has value {value}")]
+    UnexpectedSample { labels: Labels, value: f64 },
+    #[error("expected metric {labels} at position {want} but was at {got}")]
+    Position {
+        labels: Labels,
+        want: usize,
+        got: usize,
+    },
+    #[error("no expected value given for {0}")]
+    NoExpectedValue(Labels),
+    #[error("expected {want} for {labels} but got {got}")]
+    SampleValue { labels: Labels, want: f64, got: f64 },
+    #[error("expected metric {labels} with [{values}] not found")]
+    MissingSample { labels: Labels, values: String },
+    #[error("expected vector or matrix result, but got scalar {0}")]
+    UnexpectedScalar(f64),
+    #[error("expected scalar {want} but got {got}")]
+    ScalarValue { want: f64, got: f64 },
+    #[error("expected string \"{want}\" but got \"{got}\"")]
+    StringValue { want: String, got: String },
+}
+
+fn assert_matrix_sorted(m: &[argus_promql::MatrixSeries]) -> Result<(), ResultMismatch> {
     for (i, w) in m.windows(2).enumerate() {
         if w[0].labels > w[1].labels {
-            return Err(format!(
-                "matrix results should always be sorted by labels, but matrix is not sorted: \
-                 series at index {} with labels {} sorts before series at index {i} with labels {}",
-                i + 1,
-                w[1].labels,
-                w[0].labels
-            ));
+            return Err(ResultMismatch::Unsorted {
+                index: i,
+                labels: w[1].labels.clone(),
+                previous: w[0].labels.clone(),
+            });
         }
     }
     Ok(())
@@ -465,27 +548,24 @@ fn fmt_points(s: &[argus_model::sample::Sample]) -> String {
 }
 
 /// Upstream's `compareResult`.
-pub fn compare_result(cmd: &EvalCmd, value: &Value) -> Result<(), String> {
+pub fn compare_result(cmd: &EvalCmd, value: &Value) -> Result<(), ResultMismatch> {
+    use ResultMismatch as M;
     match value {
         Value::Matrix(mat) => {
             if cmd.is_ordered() {
-                return Err("expected ordered result, but query returned a matrix".into());
+                return Err(M::OrderedMatrix);
             }
             if cmd.expect_scalar {
-                return Err(format!(
-                    "expected scalar result, but got matrix with {} series",
-                    mat.len()
-                ));
+                return Err(M::ScalarGotMatrix { series: mat.len() });
             }
             assert_matrix_sorted(mat)?;
             let mut seen = std::collections::HashSet::new();
             for s in mat {
                 let Some(exp) = cmd.metrics.get(&s.labels) else {
-                    return Err(format!(
-                        "unexpected metric {} in result, has {}",
-                        s.labels,
-                        fmt_points(&s.samples)
-                    ));
+                    return Err(M::UnexpectedSeries {
+                        labels: s.labels.clone(),
+                        points: fmt_points(&s.samples),
+                    });
                 };
                 seen.insert(&s.labels);
                 let mut expected: Vec<(i64, f64)> = Vec::new();
@@ -495,85 +575,79 @@ pub fn compare_result(cmd: &EvalCmd, value: &Value) -> Result<(), String> {
                         .and_then(|d| cmd.start.checked_add(d))
                         .unwrap_or(i64::MAX);
                     if ts > cmd.end {
-                        return Err(format!(
-                            "expected {} points for {}, but query time range cannot return this \
-                             many points",
-                            exp.vals.len(),
-                            s.labels
-                        ));
+                        return Err(M::TooManyPoints {
+                            expected: exp.vals.len(),
+                            labels: s.labels.clone(),
+                        });
                     }
                     if !e.omitted {
                         expected.push((ts, e.value));
                     }
                 }
                 if expected.len() != s.samples.len() {
-                    return Err(format!(
-                        "expected {} float points and 0 histogram points for {}, but got {}",
-                        expected.len(),
-                        s.labels,
-                        fmt_points(&s.samples)
-                    ));
+                    return Err(M::PointCount {
+                        expected: expected.len(),
+                        labels: s.labels.clone(),
+                        points: fmt_points(&s.samples),
+                    });
                 }
                 for (i, ((et, ev), a)) in expected.iter().zip(&s.samples).enumerate() {
                     if *et != a.t {
-                        return Err(format!(
-                            "expected float value at index {i} for {} to have timestamp {et}, \
-                             but it had timestamp {} (result has {})",
-                            s.labels,
-                            a.t,
-                            fmt_points(&s.samples)
-                        ));
+                        return Err(M::Timestamp {
+                            index: i,
+                            labels: s.labels.clone(),
+                            want: *et,
+                            got: a.t,
+                            points: fmt_points(&s.samples),
+                        });
                     }
                     if !almost_equal(a.v, *ev, EPSILON) {
-                        return Err(format!(
-                            "expected float value at index {i} (t={}) for {} to be {ev}, but got \
-                             {} (result has {})",
-                            a.t,
-                            s.labels,
-                            a.v,
-                            fmt_points(&s.samples)
-                        ));
+                        return Err(M::Value {
+                            index: i,
+                            t: a.t,
+                            labels: s.labels.clone(),
+                            want: *ev,
+                            got: a.v,
+                            points: fmt_points(&s.samples),
+                        });
                     }
                 }
             }
             for l in &cmd.metric_order {
                 if !seen.contains(l) {
-                    return Err(format!("expected metric {l} not found"));
+                    return Err(M::MissingSeries(l.clone()));
                 }
             }
             Ok(())
         }
         Value::Vector(vec) => {
             if cmd.expect_scalar {
-                return Err(format!(
-                    "expected scalar result, but got vector of {} samples",
-                    vec.len()
-                ));
+                return Err(M::ScalarGotVector { samples: vec.len() });
             }
             let mut seen = std::collections::HashSet::new();
             for (pos, v) in vec.iter().enumerate() {
                 let Some(exp) = cmd.metrics.get(&v.labels) else {
-                    return Err(format!(
-                        "unexpected metric {} in result, has value {}",
-                        v.labels, v.v
-                    ));
+                    return Err(M::UnexpectedSample {
+                        labels: v.labels.clone(),
+                        value: v.v,
+                    });
                 };
                 if cmd.is_ordered() && exp.pos != pos + 1 {
-                    return Err(format!(
-                        "expected metric {} at position {} but was at {}",
-                        v.labels,
-                        exp.pos,
-                        pos + 1
-                    ));
+                    return Err(M::Position {
+                        labels: v.labels.clone(),
+                        want: exp.pos,
+                        got: pos + 1,
+                    });
                 }
                 let Some(e0) = exp.vals.first() else {
-                    return Err(format!("no expected value given for {}", v.labels));
+                    return Err(M::NoExpectedValue(v.labels.clone()));
                 };
                 if !almost_equal(e0.value, v.v, EPSILON) {
-                    return Err(format!(
-                        "expected {} for {} but got {}",
-                        e0.value, v.labels, v.v
-                    ));
+                    return Err(M::SampleValue {
+                        labels: v.labels.clone(),
+                        want: e0.value,
+                        got: v.v,
+                    });
                 }
                 seen.insert(&v.labels);
             }
@@ -584,19 +658,17 @@ pub fn compare_result(cmd: &EvalCmd, value: &Value) -> Result<(), String> {
                         .get(l)
                         .map(|e| e.vals.iter().map(|v| v.value.to_string()).collect())
                         .unwrap_or_default();
-                    return Err(format!(
-                        "expected metric {l} with [{}] not found",
-                        vals.join(" ")
-                    ));
+                    return Err(M::MissingSample {
+                        labels: l.clone(),
+                        values: vals.join(" "),
+                    });
                 }
             }
             Ok(())
         }
         Value::Scalar { v, .. } => {
             if !cmd.expect_scalar {
-                return Err(format!(
-                    "expected vector or matrix result, but got scalar {v}"
-                ));
+                return Err(M::UnexpectedScalar(*v));
             }
             let exp = cmd
                 .scalar
@@ -604,16 +676,16 @@ pub fn compare_result(cmd: &EvalCmd, value: &Value) -> Result<(), String> {
                 .and_then(|e| e.vals.first())
                 .map_or(0.0, |e| e.value);
             if !almost_equal(exp, *v, EPSILON) {
-                return Err(format!("expected scalar {exp} but got {v}"));
+                return Err(M::ScalarValue { want: exp, got: *v });
             }
             Ok(())
         }
         Value::String { s, .. } => {
             if cmd.expected_string != *s {
-                return Err(format!(
-                    "expected string \"{}\" but got \"{s}\"",
-                    cmd.expected_string
-                ));
+                return Err(M::StringValue {
+                    want: cmd.expected_string.clone(),
+                    got: s.clone(),
+                });
             }
             Ok(())
         }

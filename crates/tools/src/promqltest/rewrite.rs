@@ -291,9 +291,14 @@ fn collect(e: &Expr, out: &mut Vec<SelectorMatchers>) {
     }
 }
 
+/// An expression `promql-parser` rejects, with its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ExprParseError(pub String);
+
 /// The selectors an expression reads, or the parse error.
-pub fn selectors(expr: &str) -> Result<Vec<SelectorMatchers>, String> {
-    let ast = parser::parse(expr)?;
+pub fn selectors(expr: &str) -> Result<Vec<SelectorMatchers>, ExprParseError> {
+    let ast = parser::parse(expr).map_err(ExprParseError)?;
     let mut out = Vec::new();
     collect(&ast, &mut out);
     Ok(out)

@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use argus_model::duration::parse_duration_ms;
 use argus_model::labels::{Labels, LabelsBuilder};
 use argus_model::sample::stale_nan;
+use argus_model::strconv;
 use regex::Regex;
 
 static PAT_SPACE: LazyLock<Regex> = LazyLock::new(|| re(r"[\t ]+"));
@@ -53,6 +54,52 @@ impl ScriptError {
             message: message.into(),
         }
     }
+}
+
+/// Why a series line (`metric{labels} values...`) does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeriesParseError {
+    #[error("unexpected end of input")]
+    EndOfInput,
+    #[error("invalid string literal {0}")]
+    StringLiteral(String),
+    #[error("unterminated quoted string")]
+    Unterminated,
+    #[error("unexpected character in label set: {0:?}")]
+    LabelSetChar(String),
+    #[error("expected a quoted label value after {0}=")]
+    UnquotedValue(String),
+    #[error("expected ',' or '}}' in label set, got {0:?}")]
+    LabelSetSeparator(String),
+    #[error("expected a metric name or label set, got {0:?}")]
+    NoMetric(String),
+    #[error("unexpected {0:?} after the metric")]
+    AfterMetric(String),
+    #[error("invalid series value {item:?}: {problem}")]
+    Value { item: String, problem: ValueProblem },
+}
+
+/// What is wrong with one value item (`1+2x3`, `_x2`, `stale`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("invalid repetition {0:?}")]
+    Repetition(String),
+    #[error("invalid repetition in series values: {0}")]
+    RepetitionRange(std::num::ParseIntError),
+    #[error("too many repetitions")]
+    TooManyRepetitions,
+    #[error("expected 'x' after '_'")]
+    OmittedWithoutX,
+    #[error("unexpected {0:?}")]
+    Unexpected(String),
+    #[error("expected a sign")]
+    ExpectedSign,
+    #[error("expected a number or \"stale\", got {0:?}")]
+    NotANumber(String),
+    #[error("invalid number {0:?}")]
+    InvalidNumber(String),
+    #[error("unexpected {0:?} after number")]
+    AfterNumber(String),
 }
 
 /// One element of a value sequence: a float, or a step with no sample
@@ -366,14 +413,15 @@ fn parse_load(lines: &[String], mut i: usize) -> Result<(usize, LoadCmd), Script
                     "@st line has no following sample line",
                 ));
             }
-            let (labels, rest) = parse_metric(metric).map_err(|e| ScriptError::new(i + 1, e))?;
+            let (labels, rest) =
+                parse_metric(metric).map_err(|e| ScriptError::new(i + 1, e.to_string()))?;
             if !rest.trim().is_empty() {
                 return Err(ScriptError::new(i + 1, "invalid @st line metric"));
             }
             pending_st = Some((labels, i + 1));
             continue;
         }
-        let desc = parse_series(def).map_err(|e| ScriptError::new(i + 1, e))?;
+        let desc = parse_series(def).map_err(|e| ScriptError::new(i + 1, e.to_string()))?;
         if let Some((st_labels, l)) = pending_st.take() {
             if st_labels != desc.labels {
                 return Err(ScriptError::new(
@@ -502,7 +550,7 @@ fn parse_eval(lines: &[String], mut i: usize) -> Result<(usize, EvalCmd), Script
             });
             break;
         }
-        let desc = parse_series(def).map_err(|e| ScriptError::new(this, e))?;
+        let desc = parse_series(def).map_err(|e| ScriptError::new(this, e.to_string()))?;
         if desc.histogram {
             cmd.expects_histogram = true;
         }
@@ -604,7 +652,7 @@ fn parse_as_string_literal(line: &str) -> Result<String, String> {
 pub fn parse_go_number(s: &str) -> Option<f64> {
     parse_go_int(s)
         .map(|i| i as f64)
-        .or_else(|| parse_go_float(s))
+        .or_else(|| strconv::parse_float(s).ok())
 }
 
 fn parse_go_int(s: &str) -> Option<i64> {
@@ -647,52 +695,6 @@ fn parse_go_int(s: &str) -> Option<i64> {
     } else {
         i64::try_from(v).ok()
     }
-}
-
-fn parse_go_float(s: &str) -> Option<f64> {
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let lower = body.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "infinity" => f64::INFINITY,
-        "nan" => f64::NAN,
-        _ if lower.starts_with("0x") => parse_hex_float(&lower[2..])?,
-        _ => {
-            if !lower
-                .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-'))
-            {
-                return None;
-            }
-            lower.parse::<f64>().ok()?
-        }
-    };
-    Some(if neg { -v } else { v })
-}
-
-/// `h.hhhp±d` (after `0x`): Go's hexadecimal floats. The exponent is
-/// required, as in Go.
-fn parse_hex_float(s: &str) -> Option<f64> {
-    let s: String = s.chars().filter(|c| *c != '_').collect();
-    let (mant, exp) = s.split_once('p')?;
-    let exp: i32 = exp.parse().ok()?;
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut v = 0f64;
-    for c in int.chars() {
-        v = v * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac.chars() {
-        v += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
-    }
-    Some(v * 2f64.powi(exp))
 }
 
 /// Go's `strconv.Unquote` for `"..."`, `'...'` (as a string here) and
@@ -768,8 +770,8 @@ fn is_ident_char(c: char) -> bool {
 }
 
 /// Reads a quoted string at the start of `s`; returns it unquoted and the rest.
-fn take_quoted(s: &str) -> Result<(String, &str), String> {
-    let q = s.chars().next().ok_or("unexpected end of input")?;
+fn take_quoted(s: &str) -> Result<(String, &str), SeriesParseError> {
+    let q = s.chars().next().ok_or(SeriesParseError::EndOfInput)?;
     let mut escaped = false;
     for (i, c) in s.char_indices().skip(1) {
         if escaped {
@@ -778,11 +780,12 @@ fn take_quoted(s: &str) -> Result<(String, &str), String> {
             escaped = true;
         } else if c == q {
             let lit = &s[..i + c.len_utf8()];
-            let v = go_unquote(lit).ok_or_else(|| format!("invalid string literal {lit}"))?;
+            let v =
+                go_unquote(lit).ok_or_else(|| SeriesParseError::StringLiteral(lit.to_string()))?;
             return Ok((v, &s[i + c.len_utf8()..]));
         }
     }
-    Err("unterminated quoted string".into())
+    Err(SeriesParseError::Unterminated)
 }
 
 fn take_ident(s: &str) -> (&str, &str) {
@@ -801,7 +804,7 @@ fn take_ident(s: &str) -> (&str, &str) {
 
 /// Parses `name{l="v", ...}` / `{__name__="x"}` / `{"name", l="v"}` at the
 /// start of `s`; returns the labels and the rest of the line.
-pub fn parse_metric(s: &str) -> Result<(Labels, &str), String> {
+pub fn parse_metric(s: &str) -> Result<(Labels, &str), SeriesParseError> {
     let mut b = LabelsBuilder::new();
     let mut rest = s.trim_start();
     let (name, r) = take_ident(rest);
@@ -822,7 +825,7 @@ pub fn parse_metric(s: &str) -> Result<(Labels, &str), String> {
             } else {
                 let (id, r) = take_ident(rest);
                 if id.is_empty() {
-                    return Err(format!("unexpected character in label set: {rest:?}"));
+                    return Err(SeriesParseError::LabelSetChar(rest.to_string()));
                 }
                 (id.to_string(), r)
             };
@@ -830,7 +833,7 @@ pub fn parse_metric(s: &str) -> Result<(Labels, &str), String> {
             if let Some(r) = rest.strip_prefix('=') {
                 let r = r.trim_start();
                 if !r.starts_with(['"', '\'', '`']) {
-                    return Err(format!("expected a quoted label value after {lname}="));
+                    return Err(SeriesParseError::UnquotedValue(lname));
                 }
                 let (v, r) = take_quoted(r)?;
                 b.set(&lname, &v);
@@ -843,20 +846,20 @@ pub fn parse_metric(s: &str) -> Result<(Labels, &str), String> {
             if let Some(r) = rest.strip_prefix(',') {
                 rest = r;
             } else if !rest.starts_with('}') {
-                return Err(format!("expected ',' or '}}' in label set, got {rest:?}"));
+                return Err(SeriesParseError::LabelSetSeparator(rest.to_string()));
             }
         }
     } else if name.is_empty() {
-        return Err(format!("expected a metric name or label set, got {s:?}"));
+        return Err(SeriesParseError::NoMetric(s.to_string()));
     }
     Ok((b.build(), rest))
 }
 
 /// Parses a series line: metric, then whitespace-separated value items.
-pub fn parse_series(line: &str) -> Result<SeriesDesc, String> {
+pub fn parse_series(line: &str) -> Result<SeriesDesc, SeriesParseError> {
     let (labels, rest) = parse_metric(line)?;
     if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
-        return Err(format!("unexpected {rest:?} after the metric"));
+        return Err(SeriesParseError::AfterMetric(rest.to_string()));
     }
     if rest.contains("{{") {
         return Ok(SeriesDesc {
@@ -875,33 +878,38 @@ pub fn parse_series(line: &str) -> Result<SeriesDesc, String> {
 
 /// Expands value items: `a`, `axn`, `a+bxn`, `a-bxn`, `_`, `_xn`,
 /// `stale`, `Inf`, `NaN`.
-pub fn parse_values(s: &str) -> Result<Vec<SeqValue>, String> {
+pub fn parse_values(s: &str) -> Result<Vec<SeqValue>, SeriesParseError> {
     let mut out = Vec::new();
     for item in s.split_whitespace() {
-        expand_item(item, &mut out).map_err(|e| format!("invalid series value {item:?}: {e}"))?;
+        expand_item(item, &mut out).map_err(|problem| SeriesParseError::Value {
+            item: item.to_string(),
+            problem,
+        })?;
     }
     Ok(out)
 }
 
-fn parse_uint(s: &str) -> Result<u64, String> {
+fn parse_uint(s: &str) -> Result<u64, ValueProblem> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("invalid repetition {s:?}"));
+        return Err(ValueProblem::Repetition(s.to_string()));
     }
-    s.parse::<u64>()
-        .map_err(|e| format!("invalid repetition in series values: {e}"))
+    s.parse::<u64>().map_err(ValueProblem::RepetitionRange)
 }
 
 const MAX_EXPANSION: u64 = 10_000_000;
 
-fn expand_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), String> {
+fn expand_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), ValueProblem> {
     if let Some(rest) = item.strip_prefix('_') {
         if rest.is_empty() {
             out.push(SeqValue::omitted());
             return Ok(());
         }
-        let n = parse_uint(rest.strip_prefix('x').ok_or("expected 'x' after '_'")?)?;
+        let n = parse_uint(
+            rest.strip_prefix('x')
+                .ok_or(ValueProblem::OmittedWithoutX)?,
+        )?;
         if n > MAX_EXPANSION {
-            return Err("too many repetitions".into());
+            return Err(ValueProblem::TooManyRepetitions);
         }
         out.extend((0..n).map(|_| SeqValue::omitted()));
         return Ok(());
@@ -919,10 +927,10 @@ fn expand_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), String> {
     };
     let n = parse_uint(
         rest.strip_prefix('x')
-            .ok_or_else(|| format!("unexpected {rest:?}"))?,
+            .ok_or_else(|| ValueProblem::Unexpected(rest.to_string()))?,
     )?;
     if n >= MAX_EXPANSION {
-        return Err("too many repetitions".into());
+        return Err(ValueProblem::TooManyRepetitions);
     }
     let mut v = base;
     for _ in 0..=n {
@@ -936,14 +944,14 @@ fn expand_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), String> {
 
 /// A value with an optional sign; `allow_stale` for the first value of an
 /// item. Returns the value and the unparsed rest.
-fn take_signed_value(s: &str, allow_stale: bool) -> Result<(f64, &str), String> {
+fn take_signed_value(s: &str, allow_stale: bool) -> Result<(f64, &str), ValueProblem> {
     let (neg, signed, body) = match s.as_bytes().first() {
         Some(b'-') => (true, true, &s[1..]),
         Some(b'+') => (false, true, &s[1..]),
         _ => (false, false, s),
     };
     if !signed && !allow_stale {
-        return Err("expected a sign".into());
+        return Err(ValueProblem::ExpectedSign);
     }
     let (v, rest) = if body.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
         take_number(body)?
@@ -953,7 +961,7 @@ fn take_signed_value(s: &str, allow_stale: bool) -> Result<(f64, &str), String> 
             "inf" => (f64::INFINITY, rest),
             "nan" => (f64::NAN, rest),
             _ if word == "stale" && allow_stale && !signed => (stale_nan(), rest),
-            _ => return Err(format!("expected a number or \"stale\", got {word:?}")),
+            _ => return Err(ValueProblem::NotANumber(word.to_string())),
         }
     };
     Ok((if neg { -v } else { v }, rest))
@@ -975,7 +983,7 @@ fn take_word(s: &str) -> (&str, &str) {
 }
 
 /// A decimal number (digits, fraction, exponent) at the start of `s`.
-fn take_number(s: &str) -> Result<(f64, &str), String> {
+fn take_number(s: &str) -> Result<(f64, &str), ValueProblem> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() && b[i].is_ascii_digit() {
@@ -1001,12 +1009,11 @@ fn take_number(s: &str) -> Result<(f64, &str), String> {
         }
     }
     let text = &s[..i];
-    let v = text
-        .parse::<f64>()
-        .map_err(|_| format!("invalid number {text:?}"))?;
+    let v =
+        strconv::parse_float(text).map_err(|_| ValueProblem::InvalidNumber(text.to_string()))?;
     let rest = &s[i..];
     if rest.starts_with(|c: char| c.is_ascii_alphanumeric() && c != 'x') {
-        return Err(format!("unexpected {rest:?} after number"));
+        return Err(ValueProblem::AfterNumber(rest.to_string()));
     }
     Ok((v, rest))
 }

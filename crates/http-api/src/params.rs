@@ -94,11 +94,25 @@ pub fn invalid_param(name: &str, message: impl std::fmt::Display) -> ApiError {
     ApiError::bad_data(format!("invalid parameter {name:?}: {message}"))
 }
 
+/// A time parameter that is neither Unix seconds nor RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot parse {0:?} to a valid timestamp")]
+pub struct TimeParamError(pub String);
+
+/// A duration parameter that is neither float seconds nor a Prometheus
+/// duration, or does not fit Go's `time.Duration`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationParamError {
+    #[error("cannot parse {0:?} to a valid duration. It overflows int64")]
+    Overflow(String),
+    #[error("cannot parse {0:?} to a valid duration")]
+    Syntax(String),
+}
+
 /// Parses a timestamp: Unix seconds (fractions rounded to ms) or RFC 3339.
-pub fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(t) = s.parse::<f64>() {
-        // Go's ParseFloat grammar is close to Rust's; refuse values that do
-        // not make a timestamp.
+pub fn parse_time(s: &str) -> Result<i64, TimeParamError> {
+    if let Ok(t) = argus_model::strconv::parse_float(s) {
+        // Refuse values that do not make a timestamp.
         if t.is_finite() && t.abs() < 9.2e15 {
             let secs = t.trunc();
             let ms = ((t - secs) * 1000.0).round();
@@ -111,7 +125,7 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     match s {
         MIN_TIME_FORMATTED => Ok(MIN_TIME_MS),
         MAX_TIME_FORMATTED => Ok(MAX_TIME_MS),
-        _ => Err(format!("cannot parse {s:?} to a valid timestamp")),
+        _ => Err(TimeParamError(s.to_string())),
     }
 }
 
@@ -127,14 +141,13 @@ pub fn time_param(p: &Params, name: &str, default: i64) -> Result<i64, ApiError>
 }
 
 /// Parses a duration parameter (float seconds or a Prometheus duration)
-/// into nanoseconds, as Go's `time.Duration`.
-pub fn parse_duration_ns(s: &str) -> Result<i64, String> {
-    if let Ok(d) = s.parse::<f64>() {
+/// into nanoseconds, as Go's `time.Duration`: the float part is the API's
+/// (Prometheus's `parseDuration`), the duration syntax the model's.
+pub fn parse_duration_ns(s: &str) -> Result<i64, DurationParamError> {
+    if let Ok(d) = argus_model::strconv::parse_float(s) {
         let ns = d * 1e9;
         if ns.is_nan() || ns >= i64::MAX as f64 || ns <= i64::MIN as f64 {
-            return Err(format!(
-                "cannot parse {s:?} to a valid duration. It overflows int64"
-            ));
+            return Err(DurationParamError::Overflow(s.to_string()));
         }
         return Ok(ns as i64);
     }
@@ -145,7 +158,7 @@ pub fn parse_duration_ns(s: &str) -> Result<i64, String> {
     {
         return Ok(ns);
     }
-    Err(format!("cannot parse {s:?} to a valid duration"))
+    Err(DurationParamError::Syntax(s.to_string()))
 }
 
 /// The `limit` parameter: 0 (no limit) when missing.
@@ -220,7 +233,7 @@ mod tests {
         assert_eq!(parse_time(MIN_TIME_FORMATTED), Ok(MIN_TIME_MS));
         assert_eq!(parse_time(MAX_TIME_FORMATTED), Ok(MAX_TIME_MS));
         assert_eq!(
-            parse_time("x"),
+            parse_time("x").map_err(|e| e.to_string()),
             Err("cannot parse \"x\" to a valid timestamp".to_string())
         );
         assert!(parse_time("NaN").is_err());

@@ -38,11 +38,23 @@ pub struct Reloaded {
     pub engine: Option<Engine>,
 }
 
+/// Why a configuration reload failed; `/-/reload` answers
+/// `failed to reload config: <this>`.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The configuration was refused; the old one stays.
+    #[error(transparent)]
+    Config(Box<dyn std::error::Error + Send + Sync>),
+    /// The reload did not run to the end (its task panicked).
+    #[error("{0}")]
+    Task(String),
+}
+
 /// The server behind `/-/reload` and `/-/quit`.
 pub trait Lifecycle: Send + Sync {
     /// Re-reads the configuration; called on a blocking thread. An error
     /// keeps the old configuration.
-    fn reload(&self) -> Result<Reloaded, String>;
+    fn reload(&self) -> Result<Reloaded, ReloadError>;
     /// Starts a graceful shutdown; false when one is already under way.
     fn quit(&self) -> bool;
 }
@@ -153,7 +165,7 @@ impl ApiState {
     }
 
     /// Records the outcome of a configuration reload (HTTP or SIGHUP).
-    pub fn apply_reload(&self, outcome: &Result<Reloaded, String>) {
+    pub fn apply_reload(&self, outcome: &Result<Reloaded, ReloadError>) {
         let now = argus_model::time::now_ms();
         let mut c = match self.config.write() {
             Ok(c) => c,

@@ -128,7 +128,7 @@ impl Queryable for FakeStorage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnected_client_cancels_the_query() {
     let storage = Arc::new(FakeStorage::slow(Duration::from_millis(300)));
-    let app = argus_query::router(state(storage.clone(), 4));
+    let app = argus_http_api::router(state(storage.clone(), 4));
     // The client gives up while the first selector is being read.
     let r = tokio::time::timeout(
         Duration::from_millis(100),
@@ -148,7 +148,7 @@ async fn disconnected_client_cancels_the_query() {
 async fn queue_wait_counts_against_the_timeout() {
     let storage = Arc::new(FakeStorage::slow(Duration::from_millis(500)));
     let st = state(storage, 1);
-    let app = argus_query::router(st.clone());
+    let app = argus_http_api::router(st.clone());
     let slow = tokio::spawn(app.clone().oneshot(get("/api/v1/query?query=a&time=100")));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = app
@@ -170,7 +170,7 @@ async fn api_waits_for_readiness() {
     let storage = Arc::new(FakeStorage::slow(Duration::ZERO));
     let st = state(storage, 1);
     st.set_ready(false);
-    let app = argus_query::router(st.clone());
+    let app = argus_http_api::router(st.clone());
     let r = app
         .clone()
         .oneshot(get("/api/v1/labels"))
@@ -195,7 +195,7 @@ async fn api_waits_for_readiness() {
 #[tokio::test]
 async fn cors_and_preflight() {
     let storage = Arc::new(FakeStorage::slow(Duration::ZERO));
-    let app = argus_query::router(state(storage, 1));
+    let app = argus_http_api::router(state(storage, 1));
     let req = Request::builder()
         .method("OPTIONS")
         .uri("/api/v1/query")
@@ -235,7 +235,7 @@ async fn disconnected_client_stops_the_stream_mid_select() {
         "/api/v1/series?match[]=x",
     ] {
         let storage = Arc::new(FakeStorage::trickle());
-        let app = argus_query::router(state(storage.clone(), 4));
+        let app = argus_http_api::router(state(storage.clone(), 4));
         let r = tokio::time::timeout(Duration::from_millis(200), app.oneshot(get(uri))).await;
         assert!(r.is_err(), "{uri}: the select should still be streaming");
         let started = storage.produced.load(Ordering::SeqCst);

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use argus_http_api::{ApiOptions, ApiState, BuildInfo};
 use argus_model::storage::Queryable;
 use argus_promql::{Engine, EngineOptions};
-use argus_query::{ApiOptions, ApiState, BuildInfo};
 use axum::body::Body;
 use axum::http::Request;
 use prometheus_client::registry::Registry;
@@ -27,7 +27,7 @@ pub fn state(storage: Arc<dyn Queryable>, max_concurrency: usize) -> Arc<ApiStat
         lifecycle: None,
         registry: Registry::default(),
         scrape: None,
-        external_host: argus_query::ExternalHost::default(),
+        external_host: argus_http_api::ExternalHost::default(),
     });
     s.set_ready(true);
     s

@@ -26,7 +26,7 @@ use crate::response::{
     ApiError, Notes, json_response, query_data, string_list, success, write_labels,
 };
 use crate::status::{RuntimeInfo, TsdbStatus, go_time};
-use crate::{ApiState, Reloaded};
+use crate::{ApiState, ReloadError, Reloaded};
 
 type St = State<Arc<ApiState>>;
 
@@ -676,9 +676,9 @@ async fn reload(State(st): St) -> Response {
     let Some(lc) = st.lifecycle.clone() else {
         return lifecycle_disabled();
     };
-    let outcome: Result<Reloaded, String> = tokio::task::spawn_blocking(move || lc.reload())
+    let outcome: Result<Reloaded, ReloadError> = tokio::task::spawn_blocking(move || lc.reload())
         .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .unwrap_or_else(|e| Err(ReloadError::Task(e.to_string())));
     st.apply_reload(&outcome);
     match outcome {
         Ok(_) => text(StatusCode::OK, ""),

@@ -12,6 +12,7 @@ use std::fmt::Write;
 use argus_model::error::ErrorKind;
 use argus_model::labels::Labels;
 use argus_model::storage::StorageError;
+use argus_model::strconv::format_float;
 use argus_promql::{Annotations, QueryError, Value};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -193,19 +194,6 @@ pub fn write_json_str(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest decimal that
-/// reads back as `v`, never in exponent form.
-pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
-    } else {
-        // Rust's `Display` for floats is shortest round-trip, no exponent.
-        format!("{v}")
-    }
 }
 
 /// A millisecond timestamp as float seconds (`1435781451.781`), written

@@ -46,7 +46,7 @@ async fn series_and_label_endpoints_decode_no_chunk() {
         BlockReader::open(&dir.path().join(meta.ulid.to_string()))
             .unwrap_or_else(|e| panic!("open block: {e}")),
     );
-    let app = argus_query::router(state(block.clone(), 2));
+    let app = argus_http_api::router(state(block.clone(), 2));
     let range = format!("start={}&end={}", T0 / 1000, T0 / 1000 + 7200);
 
     let before = chunks_decoded();
