@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use argus_model::strconv::{format_float, parse_decimal_float};
 use argus_model::{Labels, Sample};
 
 #[derive(Debug, Clone)]
@@ -72,7 +73,7 @@ pub fn write_sample<'a>(
         }
         let _ = write!(out, "{k}=\"{val}\"");
     }
-    let _ = writeln!(out, "}} {} {timestamp}", format_value(v));
+    let _ = writeln!(out, "}} {} {timestamp}", format_float(v));
 }
 
 /// The OpenMetrics text and, per series, the samples it holds, sorted by
@@ -93,7 +94,7 @@ pub fn generate(spec: &GenSpec) -> (String, Vec<(Labels, Vec<Sample>)>) {
                 s.to_string()
             };
             // The conversion Prometheus applies: int64(seconds * 1000).
-            let ms = (text.parse::<f64>().unwrap_or(0.0) * 1000.0) as i64;
+            let ms = (parse_decimal_float(text.as_bytes()).unwrap_or(0.0) * 1000.0) as i64;
             (text, ms)
         })
         .collect();
@@ -195,20 +196,6 @@ pub fn generate(spec: &GenSpec) -> (String, Vec<(Labels, Vec<Sample>)>) {
     (out, expected.into_iter().collect())
 }
 
-/// Exposition text of a float: `NaN`, `+Inf`, `-Inf`, else the shortest
-/// text that reads back to the same bits (`1e300`, `-0.0`).
-pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v == f64::INFINITY {
-        "+Inf".to_string()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
-    } else {
-        format!("{v:?}")
-    }
-}
-
 /// The same data as Prometheus text with millisecond timestamps, for
 /// systems that ingest that (VictoriaMetrics' `/api/v1/import/prometheus`).
 pub fn to_prometheus_text(expected: &[(Labels, Vec<Sample>)]) -> String {
@@ -224,7 +211,7 @@ pub fn to_prometheus_text(expected: &[(Labels, Vec<Sample>)]) -> String {
         series.push_str(&rest.join(","));
         series.push('}');
         for s in samples {
-            let _ = writeln!(out, "{series} {} {}", format_value(s.v), s.t);
+            let _ = writeln!(out, "{series} {} {}", format_float(s.v), s.t);
         }
     }
     out

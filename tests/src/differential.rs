@@ -776,12 +776,7 @@ pub fn values_equal(a: f64, b: f64) -> bool {
 }
 
 fn parse_float(v: &Value) -> Option<f64> {
-    match v.as_str()? {
-        "NaN" => Some(f64::NAN),
-        "+Inf" | "Inf" => Some(f64::INFINITY),
-        "-Inf" => Some(f64::NEG_INFINITY),
-        s => s.parse().ok(),
-    }
+    argus_model::strconv::parse_float(v.as_str()?).ok()
 }
 
 fn parse_point(v: &Value) -> Option<(i64, f64)> {

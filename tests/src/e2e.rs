@@ -256,12 +256,7 @@ fn sample_value(pair: &Value) -> f64 {
     let s = pair[1]
         .as_str()
         .unwrap_or_else(|| panic!("bad sample {pair}"));
-    match s {
-        "NaN" => f64::NAN,
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        _ => s.parse().unwrap_or_else(|e| panic!("bad value {s:?}: {e}")),
-    }
+    argus_model::strconv::parse_float(s).unwrap_or_else(|e| panic!("bad value {s:?}: {e}"))
 }
 
 fn timestamp_ms(v: &Value) -> i64 {

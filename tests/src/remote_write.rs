@@ -13,6 +13,8 @@
 use std::io;
 use std::time::Duration;
 
+use argus_model::varint::put_uvarint;
+
 use crate::http::HttpResponse;
 
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
@@ -41,21 +43,13 @@ const WIRE_VARINT: u64 = 0;
 const WIRE_FIXED64: u64 = 1;
 const WIRE_LEN: u64 = 2;
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn put_key(out: &mut Vec<u8>, field: u64, wire: u64) {
-    put_varint(out, (field << 3) | wire);
+    put_uvarint(out, (field << 3) | wire);
 }
 
 fn put_len_delimited(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
     put_key(out, field, WIRE_LEN);
-    put_varint(out, bytes.len() as u64);
+    put_uvarint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
@@ -79,7 +73,7 @@ pub fn encode_write_request(series: &[Series]) -> Vec<u8> {
             sample.extend_from_slice(&v.to_bits().to_le_bytes());
             put_key(&mut sample, 2, WIRE_VARINT);
             // int64 as a varint: negative values as their 64-bit two's complement.
-            put_varint(&mut sample, t as u64);
+            put_uvarint(&mut sample, t as u64);
             put_len_delimited(&mut ts, 2, &sample);
         }
         put_len_delimited(&mut request, 1, &ts);
@@ -149,7 +143,7 @@ mod tests {
             .expect("snappy round trip");
         assert_eq!(decoded, want);
         let mut v = Vec::new();
-        put_varint(&mut v, 300);
+        put_uvarint(&mut v, 300);
         assert_eq!(v, [0xac, 0x02]);
     }
 }

@@ -18,8 +18,9 @@ use std::process::Command;
 
 use argus_block::prometheus::{PromSeries, read_block};
 use argus_model::chunk::ENCODING_XOR;
+use argus_model::chunk::SAMPLES_PER_CHUNK;
+use argus_model::strconv::{format_float, parse_decimal_float, parse_float};
 use argus_model::{Labels, Sample, XorAppender, XorChunk};
-use argus_tests::datagen::format_value;
 
 /// The NaN Go's `strconv.ParseFloat("NaN")` returns (`math.NaN()`), which is
 /// what promtool stores for a `NaN` in the text.
@@ -86,8 +87,8 @@ impl WrittenSeries {
         } else {
             format!("{}.{:03}", t_ms / 1000, t_ms % 1000)
         };
-        let vs = format_value(v);
-        let secs: f64 = ts.parse().expect("timestamp text parses");
+        let vs = format_float(v);
+        let secs = parse_decimal_float(ts.as_bytes()).expect("timestamp text parses");
         let t = (secs * 1000.0) as i64;
         let parsed = parse_value_like_go(&vs);
         if let Some(last) = self.samples.last() {
@@ -99,16 +100,12 @@ impl WrittenSeries {
 }
 
 fn parse_value_like_go(s: &str) -> f64 {
-    match s {
-        "NaN" => f64::from_bits(GO_NAN_BITS),
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        _ => {
-            let v: f64 = s.parse().expect("value text parses");
-            assert_eq!(format_value(v), s, "value text does not round-trip");
-            v
-        }
+    let v = parse_float(s).expect("value text parses");
+    if v.is_nan() {
+        return f64::from_bits(GO_NAN_BITS);
     }
+    assert_eq!(format_float(v), s, "value text does not round-trip");
+    v
 }
 
 /// The next scrape time: mostly a regular 15s (delta-of-delta 0), with
@@ -495,7 +492,7 @@ fn promtool_blocks_match_our_xor_codec() {
                     ));
                 }
 
-                if decoded.len() >= 120 {
+                if decoded.len() >= SAMPLES_PER_CHUNK {
                     full_chunks += 1;
                 }
                 block_samples += decoded.len();

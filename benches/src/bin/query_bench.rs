@@ -668,7 +668,7 @@ fn victoria(
             .and_then(|v| {
                 v.pointer("/data/result/0/value/1")
                     .and_then(Value::as_str)
-                    .and_then(|x| x.parse::<f64>().ok())
+                    .and_then(|x| argus_model::strconv::parse_float(x).ok())
             })
             .unwrap_or(0.0);
         if n as usize >= series {

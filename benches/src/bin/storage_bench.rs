@@ -17,6 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use argus_benches::{dir_bytes, rss_bytes, timed};
+use argus_model::chunk::SAMPLES_PER_CHUNK;
 use argus_model::{Labels, XorAppender, XorChunk};
 use argus_tests::datagen::{GenSpec, generate, to_prometheus_text};
 use argus_tsdb::{Db, DbOptions, FsyncPolicy, WalOptions};
@@ -40,7 +41,7 @@ fn main() {
 }
 
 fn xor_codec(rows: &mut Vec<(String, String)>) {
-    // Counter-like data at 15s with jitter, 120 samples a chunk.
+    // Counter-like data at 15s with jitter, full chunks.
     let n_chunks = 50_000;
     let mut chunks = Vec::with_capacity(n_chunks);
     let mut v = 0.0f64;
@@ -49,7 +50,7 @@ fn xor_codec(rows: &mut Vec<(String, String)>) {
     let (_, enc) = timed(|| {
         for _ in 0..n_chunks {
             let mut a = XorAppender::with_capacity(192);
-            for _ in 0..120 {
+            for _ in 0..SAMPLES_PER_CHUNK {
                 state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
@@ -60,7 +61,7 @@ fn xor_codec(rows: &mut Vec<(String, String)>) {
             chunks.push(a.into_bytes());
         }
     });
-    let samples = (n_chunks * 120) as f64;
+    let samples = (n_chunks * SAMPLES_PER_CHUNK) as f64;
     let bytes: usize = chunks.iter().map(Vec::len).sum();
     let (sum, dec) = timed(|| {
         let mut acc = 0.0;
