@@ -306,19 +306,6 @@ mod tests {
     use argus_promql::{MatrixSeries, VectorSample};
 
     #[test]
-    fn floats_like_go() {
-        assert_eq!(format_float(1.0), "1");
-        assert_eq!(format_float(0.1), "0.1");
-        assert_eq!(format_float(-0.0), "-0");
-        assert_eq!(format_float(1e21), "1000000000000000000000");
-        assert_eq!(format_float(1.5e-7), "0.00000015");
-        assert_eq!(format_float(f64::NAN), "NaN");
-        assert_eq!(format_float(f64::INFINITY), "+Inf");
-        assert_eq!(format_float(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(format_float(123456.789), "123456.789");
-    }
-
-    #[test]
     fn timestamps_as_seconds() {
         let ts = |t| {
             let mut s = String::new();
