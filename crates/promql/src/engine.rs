@@ -32,6 +32,10 @@ pub struct EngineOptions {
     /// evaluation, so `label_replace(rate(x[1m]), ...)` can still see it
     /// (Prometheus's `promql-delayed-name-removal` feature).
     pub delayed_name_removal: bool,
+    /// How deeply an expression may nest (operators, calls, aggregations,
+    /// subqueries and parentheses); deeper queries are refused as
+    /// `bad_data` before they are parsed.
+    pub max_depth: usize,
 }
 
 impl Default for EngineOptions {
@@ -41,6 +45,7 @@ impl Default for EngineOptions {
             default_subquery_step_ms: 60 * 1000,
             max_samples: 50_000_000,
             delayed_name_removal: false,
+            max_depth: crate::depth::DEFAULT_MAX_DEPTH,
         }
     }
 }
@@ -93,7 +98,7 @@ impl Engine {
         t: i64,
         ctx: &QueryContext,
     ) -> Result<QueryOutput, QueryError> {
-        let expr = parse(query)?;
+        let expr = parse_bounded(query, self.opts.max_depth)?;
         let grid = Grid {
             start: t,
             end: t,
@@ -154,7 +159,7 @@ impl Engine {
                 "end timestamp must not be before start time".into(),
             ));
         }
-        let expr = parse(query)?;
+        let expr = parse_bounded(query, self.opts.max_depth)?;
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
             other => {
@@ -227,7 +232,7 @@ impl Engine {
     }
 }
 
-fn type_name(t: ValueType) -> &'static str {
+pub(crate) fn type_name(t: ValueType) -> &'static str {
     match t {
         ValueType::Vector => "instant vector",
         ValueType::Scalar => "scalar",
@@ -236,18 +241,71 @@ fn type_name(t: ValueType) -> &'static str {
     }
 }
 
-/// Parses PromQL, reporting errors in Prometheus's words.
-pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {
-    promql_parser::parser::parse(query)
-        .map_err(|e| QueryError::BadData(crate::parse_error::describe(query, &e)))
+/// Parses PromQL, reporting errors in Prometheus's words, after checking
+/// that it nests no deeper than `max_depth`. The tree comes back wrapped
+/// so that dropping it does not recurse.
+pub(crate) fn parse_bounded(query: &str, max_depth: usize) -> Result<ParsedExpr, QueryError> {
+    let depth = crate::depth::check_depth(query, max_depth)?;
+    // The parser recurses (and clones subtrees) once per level: give it a
+    // stack sized for the depth, generous enough for debug-build frames.
+    let stack = 1024 * 1024 + depth * 32 * 1024;
+    stacker::grow(stack, || {
+        promql_parser::parser::parse(query)
+            .map(ParsedExpr)
+            .map_err(|e| QueryError::BadData(crate::parse_error::describe(query, &e)))
+    })
+}
+
+/// A parsed expression that is taken apart iteratively when dropped: the
+/// parser's own `Drop` recurses once per level.
+pub(crate) struct ParsedExpr(pub Expr);
+
+impl std::ops::Deref for ParsedExpr {
+    type Target = Expr;
+    fn deref(&self) -> &Expr {
+        &self.0
+    }
+}
+
+impl Drop for ParsedExpr {
+    fn drop(&mut self) {
+        let leaf = || Expr::NumberLiteral(promql_parser::parser::NumberLiteral { val: 0.0 });
+        let mut pending = vec![std::mem::replace(&mut self.0, leaf())];
+        while let Some(mut e) = pending.pop() {
+            let mut take = |b: &mut Box<Expr>| pending.push(std::mem::replace(&mut **b, leaf()));
+            match &mut e {
+                Expr::Aggregate(a) => {
+                    take(&mut a.expr);
+                    if let Some(p) = &mut a.param {
+                        take(p);
+                    }
+                }
+                Expr::Unary(u) => take(&mut u.expr),
+                Expr::Binary(b) => {
+                    take(&mut b.lhs);
+                    take(&mut b.rhs);
+                }
+                Expr::Paren(p) => take(&mut p.expr),
+                Expr::Subquery(s) => take(&mut s.expr),
+                Expr::Call(c) => c.args.args.iter_mut().for_each(take),
+                Expr::NumberLiteral(_)
+                | Expr::StringLiteral(_)
+                | Expr::VectorSelector(_)
+                | Expr::MatrixSelector(_)
+                | Expr::Extension(_) => {}
+            }
+            // `e` now holds only leaves and drops without recursing.
+        }
+    }
 }
 
 /// Parses a series selector such as `up{job="x"}` (the `match[]` parameter
 /// of the series and label APIs) into storage matchers.
 pub fn parse_selector(selector: &str) -> Result<Vec<Matcher>, QueryError> {
-    match parse(selector)? {
+    let parsed = parse_bounded(selector, crate::depth::DEFAULT_MAX_DEPTH)?;
+    match &*parsed {
         Expr::VectorSelector(vs) => {
-            let mut sets = crate::eval::selector_matchers(&vs)?;
+            let mut sets = crate::eval::selector_matchers(vs)?;
             if sets.len() != 1 {
                 return Err(QueryError::BadData(
                     "\"or\" is not supported in series selectors".into(),

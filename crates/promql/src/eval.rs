@@ -106,6 +106,17 @@ impl RangeSource<'_> {
     }
 }
 
+/// Stack left when evaluation moves to a new segment, and that segment's
+/// size: generous, since debug builds use large frames.
+const STACK_RED_ZONE: usize = 256 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
+/// The value type of `expr` in Prometheus's words, for errors (printing the
+/// expression itself would recurse through it).
+fn type_name(expr: &Expr) -> &'static str {
+    crate::engine::type_name(expr.value_type())
+}
+
 pub(crate) fn duration_ms(d: &Duration) -> i64 {
     d.as_millis() as i64
 }
@@ -208,7 +219,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Evaluates `expr`, growing the stack onto the heap when a deep tree
+    /// nears its end (the depth is bounded by `max_depth` before parsing).
     pub fn eval(&mut self, expr: &Expr, grid: &Grid) -> Result<Val, QueryError> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.eval_node(expr, grid))
+    }
+
+    fn eval_node(&mut self, expr: &Expr, grid: &Grid) -> Result<Val, QueryError> {
         self.check()?;
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; grid.len()])),
@@ -288,7 +305,8 @@ impl<'a> Evaluator<'a> {
         match self.eval(expr, grid)? {
             Val::Vector(v) => Ok(v),
             _ => Err(QueryError::BadData(format!(
-                "expected instant vector, got another type in {expr}"
+                "expected instant vector, got {}",
+                type_name(expr)
             ))),
         }
     }
@@ -303,7 +321,9 @@ impl<'a> Evaluator<'a> {
         sink: &mut dyn FnMut(Series) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
         match expr {
-            Expr::Paren(p) => self.eval_vector_each(&p.expr, grid, sink),
+            Expr::Paren(p) => stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                self.eval_vector_each(&p.expr, grid, sink)
+            }),
             Expr::VectorSelector(vs) => self.vector_selector_each(vs, grid, false, sink),
             Expr::Call(c) if RangeFunc::from_name(c.func.name).is_some() => {
                 let f = RangeFunc::from_name(c.func.name).ok_or_else(|| {
@@ -328,7 +348,8 @@ impl<'a> Evaluator<'a> {
         match self.eval(expr, grid)? {
             Val::Scalar(v) => Ok(v),
             _ => Err(QueryError::BadData(format!(
-                "expected scalar, got another type in {expr}"
+                "expected scalar, got {}",
+                type_name(expr)
             ))),
         }
     }

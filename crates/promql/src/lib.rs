@@ -10,6 +10,7 @@ mod aggregate;
 mod annotations;
 mod binary;
 mod calls;
+mod depth;
 mod engine;
 mod error;
 mod eval;
@@ -21,6 +22,7 @@ mod series;
 mod value;
 
 pub use annotations::Annotations;
+pub use depth::DEFAULT_MAX_DEPTH;
 pub use engine::{Engine, EngineOptions, QueryContext, parse_selector};
 pub use error::QueryError;
 pub use value::{MatrixSeries, QueryOutput, Value, VectorSample};

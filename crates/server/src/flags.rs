@@ -42,6 +42,10 @@ pub struct ServerArgs {
     /// Maximum number of samples a single query can load into memory.
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub max_samples: usize,
+    /// Maximum nesting depth of a query expression; deeper queries are
+    /// refused (an Argus flag: Prometheus has no limit).
+    #[arg(long = "query.max-depth", default_value_t = argus_promql::DEFAULT_MAX_DEPTH)]
+    pub max_depth: usize,
     /// Maximum number of queries executed concurrently.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     pub max_concurrency: usize,
@@ -55,6 +59,7 @@ pub(crate) struct Parsed {
     pub lookback_delta_ms: i64,
     pub query_timeout: Duration,
     pub max_samples: usize,
+    pub max_depth: usize,
 }
 
 fn duration_flag(flag: &'static str, v: &str) -> Result<u64, ServerError> {
@@ -81,6 +86,12 @@ impl Parsed {
             flag: "storage.tsdb.wal-fsync",
             message: e.to_string(),
         })?;
+        if a.max_depth == 0 {
+            return Err(ServerError::Flag {
+                flag: "query.max-depth",
+                message: "must be at least 1".to_string(),
+            });
+        }
         if a.max_concurrency == 0 {
             return Err(ServerError::Flag {
                 flag: "query.max-concurrency",
@@ -95,6 +106,7 @@ impl Parsed {
                 positive_ms("query.timeout", &a.query_timeout)?.unsigned_abs(),
             ),
             max_samples: a.max_samples,
+            max_depth: a.max_depth,
         })
     }
 }
@@ -115,6 +127,7 @@ pub(crate) fn flag_map(a: &ServerArgs, log_level: &str) -> BTreeMap<String, Stri
         ("query.lookback-delta", a.lookback_delta.clone()),
         ("query.timeout", a.query_timeout.clone()),
         ("query.max-samples", a.max_samples.to_string()),
+        ("query.max-depth", a.max_depth.to_string()),
         ("query.max-concurrency", a.max_concurrency.to_string()),
         ("log.level", log_level.to_string()),
     ]

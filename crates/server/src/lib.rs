@@ -96,6 +96,7 @@ fn engine_options(f: &flags::Parsed, cfg: &PrometheusConfig) -> EngineOptions {
             .max(1),
         max_samples: f.max_samples,
         delayed_name_removal: false,
+        max_depth: f.max_depth,
     }
 }
 

@@ -26,6 +26,7 @@ fn defaults_are_prometheus_defaults() {
     assert_eq!(p.lookback_delta_ms, 300_000);
     assert_eq!(p.query_timeout, Duration::from_secs(120));
     assert_eq!(p.max_samples, 50_000_000);
+    assert_eq!(p.max_depth, argus_promql::DEFAULT_MAX_DEPTH);
     let m = flags::flag_map(&a, "info");
     assert_eq!(
         m.get("query.max-concurrency").map(String::as_str),
@@ -51,6 +52,7 @@ fn bad_flags_are_named() {
             "--storage.tsdb.wal-fsync",
         ),
         (&["--query.max-concurrency=0"], "--query.max-concurrency"),
+        (&["--query.max-depth=0"], "--query.max-depth"),
     ] {
         let e = flags::Parsed::from_args(&args(argv))
             .err()

@@ -40,6 +40,7 @@ pub fn test_engine_options() -> EngineOptions {
         default_subquery_step_ms: 60 * 1000,
         max_samples: MAX_SAMPLES,
         delayed_name_removal: true,
+        ..EngineOptions::default()
     }
 }
 
