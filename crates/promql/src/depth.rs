@@ -5,6 +5,7 @@
 //! A query deeper than the limit is refused before any of that runs.
 
 use crate::error::QueryError;
+use crate::position::skip_string;
 
 /// Default for [`crate::EngineOptions::max_depth`].
 pub const DEFAULT_MAX_DEPTH: usize = 2048;
@@ -125,20 +126,6 @@ fn is_word(b: u8, prev: Option<&u8>) -> bool {
         || b == b':'
         || b == b'.'
         || (matches!(b, b'+' | b'-') && matches!(prev, Some(b'e') | Some(b'E')))
-}
-
-/// The index just past the string literal opening at `start`.
-fn skip_string(bytes: &[u8], start: usize) -> usize {
-    let quote = bytes[start];
-    let mut i = start + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if quote != b'`' => i += 2,
-            c if c == quote => return i + 1,
-            _ => i += 1,
-        }
-    }
-    bytes.len()
 }
 
 #[cfg(test)]

@@ -63,8 +63,9 @@ fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Skips a quoted string starting at `i` (on the quote).
-fn skip_string(bytes: &[u8], i: usize) -> usize {
+/// Skips a quoted string starting at `i` (on the quote); the index
+/// returned may be past the end of an unterminated one.
+pub(crate) fn skip_string(bytes: &[u8], i: usize) -> usize {
     let quote = bytes[i];
     let mut j = i + 1;
     while j < bytes.len() {
