@@ -246,10 +246,11 @@ pub(crate) fn type_name(t: ValueType) -> &'static str {
 /// so that dropping it does not recurse.
 pub(crate) fn parse_bounded(query: &str, max_depth: usize) -> Result<ParsedExpr, QueryError> {
     let depth = crate::depth::check_depth(query, max_depth)?;
-    // The parser recurses (and clones subtrees) once per level: give it a
-    // stack sized for the depth, generous enough for debug-build frames.
+    // The parser recurses (and clones subtrees) once per level: make sure
+    // it has a stack sized for the depth, generous enough for debug-build
+    // frames; shallow queries fit on the thread's own and allocate none.
     let stack = 1024 * 1024 + depth * 32 * 1024;
-    stacker::grow(stack, || {
+    stacker::maybe_grow(stack, stack, || {
         promql_parser::parser::parse(query)
             .map(ParsedExpr)
             .map_err(|e| QueryError::BadData(crate::parse_error::describe(query, &e)))
