@@ -5,7 +5,7 @@
 //! A query deeper than the limit is refused before any of that runs.
 
 use crate::error::QueryError;
-use crate::position::skip_string;
+use crate::position::{is_ident, skip_string};
 
 /// Default for [`crate::EngineOptions::max_depth`].
 pub const DEFAULT_MAX_DEPTH: usize = 2048;
@@ -68,7 +68,7 @@ pub fn depth_bound(query: &str) -> usize {
                     i += 1;
                 }
             }
-            b if b.is_ascii_alphanumeric() || b == b'_' || b == b':' || b == b'.' => {
+            b if is_word(b, None) => {
                 let start = i;
                 while i < bytes.len() && is_word(bytes[i], bytes.get(i.wrapping_sub(1))) {
                     i += 1;
@@ -121,9 +121,7 @@ fn close_group(stack: &mut Vec<(usize, usize)>) {
 /// Identifier and number characters; a sign right after an exponent `e`
 /// belongs to the number (`1e-5`).
 fn is_word(b: u8, prev: Option<&u8>) -> bool {
-    b.is_ascii_alphanumeric()
-        || b == b'_'
-        || b == b':'
+    is_ident(b)
         || b == b'.'
         || (matches!(b, b'+' | b'-') && matches!(prev, Some(b'e') | Some(b'E')))
 }

@@ -52,7 +52,7 @@ pub(crate) fn arg_has_invalid_utf8_escape(query: &str, name: &str, arg: usize) -
     false
 }
 
-fn is_ident(b: u8) -> bool {
+pub(crate) fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b':'
 }
 

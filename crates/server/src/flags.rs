@@ -69,6 +69,16 @@ fn duration_flag(flag: &'static str, v: &str) -> Result<u64, ServerError> {
     })
 }
 
+fn at_least_one(flag: &'static str, v: usize) -> Result<(), ServerError> {
+    if v == 0 {
+        return Err(ServerError::Flag {
+            flag,
+            message: "must be at least 1".to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn positive_ms(flag: &'static str, v: &str) -> Result<i64, ServerError> {
     let ms = duration_flag(flag, v)?;
     match i64::try_from(ms) {
@@ -86,18 +96,8 @@ impl Parsed {
             flag: "storage.tsdb.wal-fsync",
             message: e.to_string(),
         })?;
-        if a.max_depth == 0 {
-            return Err(ServerError::Flag {
-                flag: "query.max-depth",
-                message: "must be at least 1".to_string(),
-            });
-        }
-        if a.max_concurrency == 0 {
-            return Err(ServerError::Flag {
-                flag: "query.max-concurrency",
-                message: "must be at least 1".to_string(),
-            });
-        }
+        at_least_one("query.max-depth", a.max_depth)?;
+        at_least_one("query.max-concurrency", a.max_concurrency)?;
         Ok(Parsed {
             retention_ms: positive_ms("storage.tsdb.retention.time", &a.retention_time)?,
             wal_fsync,
