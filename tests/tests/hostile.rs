@@ -8,49 +8,84 @@ use argus_tests::e2e::{self, Daemon};
 use argus_tests::http;
 use serde_json::Value;
 
-/// Resident memory the server may reach while answering the probes: they
-/// are refused or evaluated over no data, so far below what a
-/// `--query.max-samples` of 1M would allow (16 bytes a sample).
-const RSS_BOUND_KB: u64 = 512 * 1024;
+/// `--query.max-samples` of the servers under test.
+const MAX_SAMPLES: u64 = 1_000_000;
 
-fn rss_kb(pid: u32) -> u64 {
+/// Peak resident memory the server may reach while answering the probes:
+/// its idle footprint plus, for the one query running at a time, what
+/// the sample limit admits at 16 bytes a sample with room for the
+/// evaluator's working copies (×8), and a fixed allowance for the HTTP
+/// bodies and allocator slack.
+const PEAK_BOUND_KB: u64 = 128 * 1024 + MAX_SAMPLES * 16 * 8 / 1024 + 128 * 1024;
+
+/// A field of `/proc/<pid>/status` in kB: `VmRSS` now, `VmHWM` the peak.
+fn status_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
 
-/// POSTs `query` to the instant query endpoint and returns the status
-/// and the parsed envelope.
-fn post_query(server: &mut Daemon, query: &str) -> (u16, Value) {
-    let body = format!("query={}&time=1700000000", http::urlencode(query));
+fn start_server(dir: &std::path::Path) -> Daemon {
+    let config = dir.join("prometheus.yml");
+    e2e::write_file(
+        &config,
+        "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
+    );
+    e2e::start_argus(
+        dir,
+        "argus",
+        &config,
+        &[
+            &format!("--query.max-samples={MAX_SAMPLES}"),
+            "--query.max-depth=2048",
+            "--query.timeout=30s",
+        ],
+    )
+}
+
+/// The server is up, logged no panic, and peaked under the bound.
+fn assert_survived(server: &mut Daemon) {
+    assert!(server.exited().is_none(), "{}", server.log_tail(30));
+    let peak = status_kb(server.pid(), "VmHWM");
+    eprintln!("peak rss {peak} kB (bound {PEAK_BOUND_KB} kB)");
+    assert!(
+        peak > 0 && peak < PEAK_BOUND_KB,
+        "peak rss {peak} kB over {PEAK_BOUND_KB} kB"
+    );
+    let log = server.log_text();
+    assert!(!log.contains("panicked"), "{}", server.log_tail(30));
+}
+
+/// POSTs a form to `path` and returns the status and the parsed envelope.
+fn post_form(server: &mut Daemon, path: &str, body: &str) -> (u16, Value) {
+    let what = &body[..body.len().min(80)];
     let r = http::request_with_timeout(
         &server.addr(),
         "POST",
-        "/api/v1/query",
+        path,
         Some("application/x-www-form-urlencoded"),
         body.as_bytes(),
         Duration::from_secs(60),
     )
     .unwrap_or_else(|e| {
         panic!(
-            "no answer to {}…: {e}; exited: {:?}\n{}",
-            &query[..query.len().min(60)],
+            "no answer to {what}…: {e}; exited: {:?}\n{}",
             server.exited(),
             server.log_tail(20)
         )
     });
-    let v: Value = serde_json::from_str(&r.body).unwrap_or_else(|e| {
-        panic!(
-            "{}…: not JSON ({e}): {} {}",
-            &query[..query.len().min(60)],
-            r.status,
-            r.body
-        )
-    });
+    let v: Value = serde_json::from_str(&r.body)
+        .unwrap_or_else(|e| panic!("{what}…: not JSON ({e}): {} {}", r.status, r.body));
     (r.status, v)
+}
+
+/// POSTs `query` to the instant query endpoint.
+fn post_query(server: &mut Daemon, query: &str) -> (u16, Value) {
+    let body = format!("query={}&time=1700000000", http::urlencode(query));
+    post_form(server, "/api/v1/query", &body)
 }
 
 fn nested(open: &str, inner: &str, close: &str, n: usize) -> String {
@@ -60,17 +95,7 @@ fn nested(open: &str, inner: &str, close: &str, n: usize) -> String {
 #[test]
 fn deep_expressions_are_answered_and_the_server_stays_up() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    e2e::write_file(
-        &config,
-        "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
-    );
-    let mut server = e2e::start_argus(
-        dir.path(),
-        "argus",
-        &config,
-        &["--query.max-samples=1000000", "--query.max-depth=2048"],
-    );
+    let mut server = start_server(dir.path());
 
     // The probes that used to overflow the stack, and one of each node
     // kind nested past the limit.
@@ -121,12 +146,78 @@ fn deep_expressions_are_answered_and_the_server_stays_up() {
         assert_eq!(got, Some(*want), "{}…: {v}", &query[..40]);
     }
 
-    assert!(server.exited().is_none(), "{}", server.log_tail(30));
-    let rss = rss_kb(server.pid());
-    assert!(
-        rss > 0 && rss < RSS_BOUND_KB,
-        "rss {rss} kB over {RSS_BOUND_KB} kB"
+    assert_survived(&mut server);
+}
+
+#[test]
+fn queries_over_the_sample_limit_are_refused_before_memory_is_taken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start_server(dir.path());
+    // Each would hold billions of points: refused with 422 before the
+    // grid or the samples are allocated.
+    let over = [
+        "max_over_time(vector(1)[1y:1ms])",
+        "sum_over_time(vector(1)[7d:1ms])",
+        "count_over_time(vector(1)[30d:1ms])",
+        "count_over_time(vector(1)[1d:1ms])",
+        "quantile_over_time(0.5, vector(1)[1d:1ms])",
+        "absent_over_time(vector(1)[1y:1ms])",
+        "vector(1)[1y:1ms]",
+        "sum_over_time(sum_over_time(vector(1)[1h:1ms])[1h:1ms])",
+        "max_over_time((vector(1) + vector(2))[1d:1ms])",
+        "max_over_time((vector(1) * on() group_left vector(2))[1d:1ms])",
+        "max_over_time((vector(1) or vector(2))[1d:1ms])",
+        "max_over_time(count_values(\"v\", vector(1))[1d:1ms])",
+        "max_over_time(topk(1e18, vector(1))[1d:1ms])",
+        "max_over_time(label_replace(vector(1), \"a\", \"b\", \"c\", \"d\")[1d:1ms])",
+        "max_over_time(quantile(0.5, vector(1))[1d:1ms])",
+        "max_over_time(sum(vector(1))[1d:1ms])",
+        "max_over_time(vector(1^1^1^1^1^1^1^1)[1h:1ms])",
+        "max_over_time(vector(time())[1d:1ms])",
+        "max_over_time(rate(up[5m])[1d:1ms])",
+    ];
+    for query in over {
+        let (status, v) = post_query(&mut server, query);
+        assert_eq!(status, 422, "{query}: {v}");
+        assert_eq!(v["errorType"], "execution", "{query}: {v}");
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(error.contains("too many samples"), "{query}: {error}");
+    }
+    // Out-of-range durations and times: 400, never a panic.
+    let overflow = [
+        "vector(1)[99999999999999999999999y]",
+        "up[99999999999999999999999y]",
+        "up[1e30]",
+        "up[Inf]",
+        "max_over_time(up[5m:1e30])",
+        "up offset 1e30",
+        "up offset -99999999999999999999999y",
+    ];
+    for query in overflow {
+        let (status, v) = post_query(&mut server, query);
+        assert_eq!(status, 400, "{query}: {v}");
+        assert_eq!(v["errorType"], "bad_data", "{query}: {v}");
+    }
+    // Extreme but representable: answered (over no data).
+    for query in [
+        "up offset 292277024y",
+        "max_over_time(up[292277024y])",
+        "up @ 9223372036854775.807",
+        "max_over_time(up[5m:1m] @ -9223372036854775.808 offset 1000y)",
+    ] {
+        let (status, v) = post_query(&mut server, query);
+        assert!(status == 200 || status == 400, "{query}: {status} {v}");
+    }
+    // A range query asking for too many points per series.
+    let (status, v) = post_form(
+        &mut server,
+        "/api/v1/query_range",
+        "query=vector(1)&start=0&end=1000000000&step=0.001",
     );
-    let log = server.log_text();
-    assert!(!log.contains("panicked"), "{}", server.log_tail(30));
+    assert_eq!(status, 400, "{v}");
+    // Within the limit: answered.
+    let (status, v) = post_query(&mut server, "count_over_time(vector(1)[5m:1ms])");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["result"][0]["value"][1], "300000", "{v}");
+    assert_survived(&mut server);
 }

@@ -9,7 +9,7 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Val};
 use crate::functions::stats::{kahan_add, quantile};
-use crate::series::{Grid, Series, is_present};
+use crate::series::{Grid, Series, is_present, slots_cost};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AggOp {
@@ -176,11 +176,8 @@ pub(crate) fn eval_aggregate(
                 _ => Vec::new(),
             };
             // Streams: each input series is folded in and dropped.
-            let mut agg = NumericAgg::new(op, &grouping, steps);
-            ev.eval_vector_each(&a.expr, grid, &mut |s| {
-                agg.add(&s);
-                Ok(())
-            })?;
+            let mut agg = NumericAgg::new(op, &grouping, steps, ev.room());
+            ev.eval_vector_each(&a.expr, grid, &mut |s| agg.add(&s))?;
             agg.finish(ev, &param).map(Val::Vector)
         }
     }
@@ -196,10 +193,14 @@ struct NumericAgg<'g> {
     acc: Vec<Acc>,
     /// Quantile keeps every value per group and step.
     values: Vec<Vec<f64>>,
+    /// Samples the accumulators may cost (the room left under the limit)
+    /// and what they cost so far: a group's steps, and each value kept.
+    budget: usize,
+    used: usize,
 }
 
 impl<'g> NumericAgg<'g> {
-    fn new(op: AggOp, grouping: &'g Grouping, steps: usize) -> Self {
+    fn new(op: AggOp, grouping: &'g Grouping, steps: usize, budget: usize) -> Self {
         NumericAgg {
             op,
             grouping,
@@ -208,15 +209,26 @@ impl<'g> NumericAgg<'g> {
             groups: Vec::new(),
             acc: Vec::new(),
             values: Vec::new(),
+            budget,
+            used: 0,
         }
     }
 
-    fn add(&mut self, s: &Series) {
+    fn take(&mut self, n: usize) -> Result<(), QueryError> {
+        self.used = self.used.saturating_add(n);
+        if self.used > self.budget {
+            return Err(QueryError::TooManySamples("expression evaluation"));
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, s: &Series) -> Result<(), QueryError> {
         let (op, steps) = (self.op, self.steps);
         let key = self.grouping.group_labels(&s.labels);
         let g = match self.group_of.get(&key) {
             Some(&g) => g,
             None => {
+                self.take(slots_cost(steps))?;
                 self.groups.push((key.clone(), false));
                 self.group_of.insert(key, self.groups.len() - 1);
                 self.acc.resize(self.groups.len() * steps, Acc::default());
@@ -251,7 +263,10 @@ impl<'g> NumericAgg<'g> {
                         };
                     }
                     AggOp::Group => a.value = 1.0,
-                    AggOp::Quantile => self.values[base + i].push(f),
+                    AggOp::Quantile => {
+                        self.take(1)?;
+                        self.values[base + i].push(f)
+                    }
                     _ => {}
                 }
                 continue;
@@ -283,10 +298,14 @@ impl<'g> NumericAgg<'g> {
                     a.mean += delta / a.count;
                     a.value += delta * (f - a.mean);
                 }
-                AggOp::Quantile => self.values[base + i].push(f),
+                AggOp::Quantile => {
+                    self.take(1)?;
+                    self.values[base + i].push(f)
+                }
                 _ => {}
             }
         }
+        Ok(())
     }
 
     #[allow(clippy::needless_range_loop)]
@@ -318,7 +337,7 @@ impl<'g> NumericAgg<'g> {
                 };
             }
             if !s.is_empty() {
-                ev.charge(s.present_count())?;
+                ev.charge(s.cost())?;
                 out.push(s);
             }
         }
@@ -335,6 +354,7 @@ fn count_values(
 ) -> Result<Vec<Series>, QueryError> {
     let mut group_of: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<Series> = Vec::new();
+    let mut pending = 0usize;
     for s in &input {
         for (i, &f) in s.values.iter().enumerate() {
             if !is_present(f) {
@@ -356,6 +376,8 @@ fn count_values(
             let g = match group_of.get(&key) {
                 Some(&g) => g,
                 None => {
+                    pending = pending.saturating_add(slots_cost(steps));
+                    ev.ensure_room(pending)?;
                     out.push(Series::new(key.clone(), steps));
                     group_of.insert(key, out.len() - 1);
                     out.len() - 1

@@ -8,7 +8,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Val, duplicate_labelset};
-use crate::series::{Grid, Series, absent, is_present};
+use crate::series::{Grid, Series, absent, is_present, slots_cost};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BinOp {
@@ -123,7 +123,15 @@ pub(crate) fn eval_binary(
         .ok_or_else(|| QueryError::BadData(format!("unknown binary operator {op_text:?}")))?;
     let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
     let lhs = ev.eval(&b.lhs, grid)?;
-    let rhs = ev.eval(&b.rhs, grid)?;
+    // A scalar left side is held while the right side is evaluated.
+    let held_scalar = match &lhs {
+        Val::Scalar(v) => slots_cost(v.len()),
+        _ => 0,
+    };
+    ev.charge(held_scalar)?;
+    let rhs = ev.eval(&b.rhs, grid);
+    ev.release(held_scalar);
+    let rhs = rhs?;
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
             l.iter()
@@ -383,6 +391,8 @@ fn vector_vector(
     let mut pair_out: HashMap<(u8, usize, usize), usize> = HashMap::new();
     let mut out_index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<Series> = Vec::new();
+    // Cost of the output series built so far, checked as each is added.
+    let mut pending = 0usize;
 
     for step in 0..steps {
         if step % 64 == 0 {
@@ -461,6 +471,8 @@ fn vector_vector(
                     let oi = match out_index.get(&labels) {
                         Some(&oi) => oi,
                         None => {
+                            pending = pending.saturating_add(slots_cost(steps));
+                            ev.ensure_room(pending)?;
                             let mut series = Series::new(labels.clone(), steps);
                             series.drop_name = return_bool;
                             out.push(series);
@@ -502,7 +514,7 @@ fn vector_vector(
     ev.release_series(&lhs);
     ev.release_series(&rhs);
     out.retain(|s| !s.is_empty());
-    let n = out.iter().map(Series::present_count).sum();
+    let n = out.iter().map(Series::cost).sum();
     ev.charge(n)?;
     Ok(out)
 }

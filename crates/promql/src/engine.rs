@@ -99,6 +99,7 @@ impl Engine {
         ctx: &QueryContext,
     ) -> Result<QueryOutput, QueryError> {
         let expr = parse_bounded(query, self.opts.max_depth)?;
+        let t = clamp_time(t);
         let grid = Grid {
             start: t,
             end: t,
@@ -169,11 +170,15 @@ impl Engine {
                 )));
             }
         }
+        let (start, end) = (clamp_time(start), clamp_time(end));
+        let step = step.min(crate::eval::MAX_DURATION_MS);
         let grid = Grid { start, end, step };
         let mut ev = Evaluator::new(query, storage, &self.opts, ctx, start, end);
         if end > start {
             ev.query_step = step;
         }
+        // One series over the grid must fit before any is built.
+        ev.ensure_room(crate::series::slots_cost(grid.len()))?;
         let series = match ev.eval(&expr, &grid)? {
             Val::Scalar(v) => vec![Series {
                 labels: Labels::empty(),
@@ -241,11 +246,20 @@ pub(crate) fn type_name(t: ValueType) -> &'static str {
     }
 }
 
+/// Evaluation times are kept within ±2^61 ms (73 million years), and
+/// durations within 2^60 ms, so that time arithmetic on a few of them
+/// cannot overflow; no data lies beyond either.
+pub(crate) fn clamp_time(t: i64) -> i64 {
+    const LIMIT: i64 = 1 << 61;
+    t.clamp(-LIMIT, LIMIT)
+}
+
 /// Parses PromQL, reporting errors in Prometheus's words, after checking
 /// that it nests no deeper than `max_depth`. The tree comes back wrapped
 /// so that dropping it does not recurse.
 pub(crate) fn parse_bounded(query: &str, max_depth: usize) -> Result<ParsedExpr, QueryError> {
     let depth = crate::depth::check_depth(query, max_depth)?;
+    crate::literals::check_duration_literals(query)?;
     // The parser recurses (and clones subtrees) once per level: make sure
     // it has a stack sized for the depth, generous enough for debug-build
     // frames; shallow queries fit on the thread's own and allocate none.

@@ -21,7 +21,7 @@ use crate::functions::range::{
     RangeFunc, SmoothingParamError, Window, eval_range_at, possible_non_counter_info,
     validate_smoothing_params,
 };
-use crate::series::{Grid, Series, is_present, sanitize};
+use crate::series::{Grid, Series, is_present, sanitize, slots_cost};
 use crate::value::MatrixSeries;
 
 /// The value of an expression over a grid.
@@ -76,6 +76,12 @@ pub(crate) enum RangeSource<'a> {
 }
 
 impl RangeSource<'_> {
+    /// Whether the samples were charged against the limit when computed
+    /// (a subquery's), rather than as each series is decoded.
+    pub fn is_precharged(&self) -> bool {
+        matches!(self, RangeSource::Computed(_))
+    }
+
     /// Fills `buf` with the next series' samples (stale markers removed)
     /// and returns its labels and whether its name is to be dropped.
     pub fn next_into(
@@ -117,8 +123,11 @@ fn type_name(expr: &Expr) -> &'static str {
     crate::engine::type_name(expr.value_type())
 }
 
+/// The longest duration evaluation works with (see [`crate::engine::clamp_time`]).
+pub(crate) const MAX_DURATION_MS: i64 = 1 << 60;
+
 pub(crate) fn duration_ms(d: &Duration) -> i64 {
-    d.as_millis() as i64
+    i64::try_from(d.as_millis()).map_or(MAX_DURATION_MS, |ms| ms.min(MAX_DURATION_MS))
 }
 
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
@@ -130,10 +139,11 @@ pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
 }
 
 fn system_time_ms(t: &SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
-    }
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    crate::engine::clamp_time(match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => ms(d),
+        Err(e) => -ms(e.duration()),
+    })
 }
 
 impl<'a> Evaluator<'a> {
@@ -201,12 +211,26 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
+    /// Fails when `n` more samples would not fit under the limit; called
+    /// before allocating, so memory is never taken beyond it.
+    pub fn ensure_room(&self, n: usize) -> Result<(), QueryError> {
+        if self.held.saturating_add(n) > self.opts.max_samples {
+            return Err(QueryError::TooManySamples("expression evaluation"));
+        }
+        Ok(())
+    }
+
+    /// Samples that may still be taken before the limit.
+    pub fn room(&self) -> usize {
+        self.opts.max_samples.saturating_sub(self.held)
+    }
+
     pub fn release(&mut self, n: usize) {
         self.held = self.held.saturating_sub(n);
     }
 
     pub fn release_series(&mut self, series: &[Series]) {
-        let n = series.iter().map(Series::present_count).sum();
+        let n = series.iter().map(Series::cost).sum();
         self.release(n);
     }
 
@@ -228,7 +252,10 @@ impl<'a> Evaluator<'a> {
     fn eval_node(&mut self, expr: &Expr, grid: &Grid) -> Result<Val, QueryError> {
         self.check()?;
         match expr {
-            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; grid.len()])),
+            Expr::NumberLiteral(n) => {
+                self.ensure_room(slots_cost(grid.len()))?;
+                Ok(Val::Scalar(vec![n.val; grid.len()]))
+            }
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
             Expr::Paren(p) => self.eval(&p.expr, grid),
             Expr::VectorSelector(vs) => {
@@ -448,11 +475,17 @@ impl<'a> Evaluator<'a> {
         timestamps: bool,
     ) -> Result<Vec<Series>, QueryError> {
         let mut out = Vec::new();
+        let mut taken = 0usize;
+        let room = self.room();
         self.vector_selector_each(vs, grid, timestamps, &mut |s| {
+            taken = taken.saturating_add(s.cost());
+            if taken > room {
+                return Err(QueryError::TooManySamples("expression evaluation"));
+            }
             out.push(s);
             Ok(())
         })?;
-        self.charge(out.iter().map(Series::present_count).sum())?;
+        self.charge(taken)?;
         Ok(out)
     }
 
@@ -481,6 +514,7 @@ impl<'a> Evaluator<'a> {
             samples.clear();
             samples.extend(s.samples(first - lookback + 1, last));
             self.samples_loaded += samples.len() as u64;
+            self.ensure_room(slots_cost(steps))?;
             let mut series = Series::new(s.labels, steps);
             if at.is_some() {
                 if let Some(v) = lookup(&samples, first, lookback, timestamps) {
@@ -564,21 +598,30 @@ impl<'a> Evaluator<'a> {
             return Ok(Vec::new());
         }
         let sub_grid = Grid { start, end, step };
+        // One series over the inner grid must fit before any is built.
+        self.ensure_room(slots_cost(sub_grid.len()))?;
         let series = match self.eval(&sq.expr, &sub_grid)? {
             Val::Vector(v) => v,
-            Val::Scalar(v) => vec![Series {
-                labels: Labels::empty(),
-                drop_name: false,
-                values: v,
-            }],
+            Val::Scalar(v) => {
+                self.charge(slots_cost(v.len()))?;
+                vec![Series {
+                    labels: Labels::empty(),
+                    drop_name: false,
+                    values: v,
+                }]
+            }
             _ => {
                 return Err(QueryError::BadData(
                     "subquery is only allowed on instant vector".into(),
                 ));
             }
         };
+        // The inner series' slots are given back and their points taken as
+        // samples, which the consumer releases series by series.
+        self.release_series(&series);
         let mut out = Vec::with_capacity(series.len());
         for s in series {
+            self.charge(s.present_count())?;
             let samples: Vec<Sample> = s
                 .values
                 .iter()
@@ -651,11 +694,17 @@ impl<'a> Evaluator<'a> {
         grid: &Grid,
     ) -> Result<Vec<Series>, QueryError> {
         let mut out = Vec::new();
+        let mut taken = 0usize;
+        let room = self.room();
         self.range_call_each(f, call, grid, &mut |s| {
+            taken = taken.saturating_add(s.cost());
+            if taken > room {
+                return Err(QueryError::TooManySamples("expression evaluation"));
+            }
             out.push(s);
             Ok(())
         })?;
-        self.charge(out.iter().map(Series::present_count).sum())?;
+        self.charge(taken)?;
         Ok(out)
     }
 
@@ -682,6 +731,7 @@ impl<'a> Evaluator<'a> {
             ))
         })?;
         let (mut source, offset, range, at) = self.range_inputs(arg, grid)?;
+        let precharged = source.is_precharged();
         let steps = grid.len();
         let mut buf: Vec<Sample> = Vec::new();
         let check_counter = matches!(f, RangeFunc::Rate | RangeFunc::Increase);
@@ -706,7 +756,11 @@ impl<'a> Evaluator<'a> {
             while let Some((labels, drop_name)) = source.next_into(&mut buf)? {
                 self.check()?;
                 self.samples_loaded += buf.len() as u64;
-                self.charge(buf.len())?;
+                // A subquery's samples were charged when it was evaluated.
+                if !precharged {
+                    self.charge(buf.len())?;
+                }
+                self.ensure_room(slots_cost(steps))?;
                 let mut series = Series::new(labels, steps);
                 series.drop_name = drop_name;
                 let samples = &buf;
@@ -811,9 +865,14 @@ impl<'a> Evaluator<'a> {
             })?;
         let (mut source, offset, range, at) = self.range_inputs(arg, grid)?;
         let steps = grid.len();
+        let precharged = source.is_precharged();
         let mut seen = vec![false; steps];
         let mut buf: Vec<Sample> = Vec::new();
         while source.next_into(&mut buf)?.is_some() {
+            self.check()?;
+            if precharged {
+                self.release(buf.len());
+            }
             let samples = &buf;
             for (i, slot) in seen.iter_mut().enumerate() {
                 let t = at.unwrap_or(grid.time(i)) - offset;

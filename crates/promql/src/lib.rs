@@ -16,6 +16,7 @@ mod error;
 mod eval;
 pub mod format;
 pub mod functions;
+mod literals;
 mod parse_error;
 mod position;
 mod series;

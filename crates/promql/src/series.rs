@@ -54,6 +54,11 @@ impl Grid {
     }
 }
 
+/// The cost of `n` per-step slots, in samples.
+pub(crate) fn slots_cost(n: usize) -> usize {
+    n.div_ceil(2)
+}
+
 /// One series of an instant-vector expression across the grid.
 #[derive(Debug, Clone)]
 pub(crate) struct Series {
@@ -72,6 +77,14 @@ impl Series {
             drop_name: false,
             values: vec![absent(); steps],
         }
+    }
+
+    /// What holding the series costs against `--query.max-samples`: its
+    /// points, but at least half its slots (a slot is 8 bytes, a
+    /// Prometheus point 16), so the limit bounds the memory of the dense
+    /// representation too.
+    pub fn cost(&self) -> usize {
+        self.present_count().max(slots_cost(self.values.len()))
     }
 
     pub fn present_count(&self) -> usize {
