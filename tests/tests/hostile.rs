@@ -221,3 +221,81 @@ fn queries_over_the_sample_limit_are_refused_before_memory_is_taken() {
     assert_eq!(v["data"]["result"][0]["value"][1], "300000", "{v}");
     assert_survived(&mut server);
 }
+
+#[test]
+fn many_and_huge_regex_matchers_are_refused_by_count_and_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start_server(dir.path());
+    let selectors = |n: usize| {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "match[]={}",
+                    http::urlencode(&format!("{{job=~\"j{i}.*|x{i}\"}}"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    // 100k regex selectors (a 3 MB form): refused by count, at once.
+    let started = std::time::Instant::now();
+    let (status, v) = post_form(&mut server, "/api/v1/series", &selectors(100_000));
+    eprintln!("100k match[]: {status} in {:?}", started.elapsed());
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["errorType"], "bad_data", "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("limit of 1000"),
+        "{v}"
+    );
+    let (status, v) = post_form(&mut server, "/api/v1/labels", &selectors(1001));
+    assert_eq!(status, 400, "{v}");
+    let r = http::get(
+        &server.addr(),
+        &format!("/api/v1/label/job/values?{}", selectors(1001)),
+    )
+    .expect("label values");
+    assert_eq!(r.status, 400, "{}", r.body);
+    // Up to the limit: answered.
+    let (status, v) = post_form(&mut server, "/api/v1/series", &selectors(1000));
+    assert_eq!(status, 200, "{v}");
+
+    // A 1 MB alternation: refused by size before it is compiled.
+    let alternation: Vec<String> = (0..100_000).map(|i| format!("h{i:06}")).collect();
+    let huge = format!("{{job=~\"{}\"}}", alternation.join("|"));
+    for (path, body) in [
+        (
+            "/api/v1/series",
+            format!("match[]={}", http::urlencode(&huge)),
+        ),
+        ("/api/v1/query", format!("query={}", http::urlencode(&huge))),
+        (
+            "/api/v1/query",
+            format!("query={}", http::urlencode(&format!("sum({huge}) +"))),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let (status, v) = post_form(&mut server, path, &body);
+        eprintln!("1 MB regex to {path}: {status} in {:?}", started.elapsed());
+        assert_eq!(status, 400, "{path}: {v}");
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("exceeds the limit of 65536 bytes"),
+            "{error}"
+        );
+    }
+    // A long query with a regex near the limit and a syntax error at its
+    // end is still answered promptly.
+    let near: Vec<String> = (0..6000).map(|i| format!("h{i:06}")).collect();
+    let query = format!("sum({{job=~\"{}\"}}) +", near.join("|"));
+    let started = std::time::Instant::now();
+    let (status, v) = post_query(&mut server, &query);
+    eprintln!(
+        "48 KB regex, bad syntax: {status} in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 400, "{v}");
+    assert_survived(&mut server);
+}

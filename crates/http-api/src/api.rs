@@ -327,11 +327,26 @@ async fn query_exemplars(p: Params) -> Response {
     })())
 }
 
+/// How many `match[]` selectors one request may carry: each compiles its
+/// regexes, so the count bounds the work and memory a request can cause
+/// (the form size limit alone would allow millions).
+pub const MAX_MATCH_SELECTORS: usize = 1000;
+
 /// Parses `match[]` values; each set needs a matcher that does not match
-/// the empty string.
+/// the empty string. A selector given twice is parsed once.
 fn matcher_sets(list: &[&str]) -> Result<Vec<Vec<Matcher>>, String> {
+    if list.len() > MAX_MATCH_SELECTORS {
+        return Err(format!(
+            "too many match[] selectors: {} exceeds the limit of {MAX_MATCH_SELECTORS}",
+            list.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(list.len());
     let mut sets = Vec::with_capacity(list.len());
     for s in list {
+        if !seen.insert(*s) {
+            continue;
+        }
         let ms = argus_promql::parse_selector(s).map_err(|e| e.to_string())?;
         if !ms.iter().any(|m| !m.matches_empty()) {
             return Err("match[] must contain at least one non-empty matcher".to_string());

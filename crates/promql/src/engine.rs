@@ -260,6 +260,7 @@ pub(crate) fn clamp_time(t: i64) -> i64 {
 pub(crate) fn parse_bounded(query: &str, max_depth: usize) -> Result<ParsedExpr, QueryError> {
     let depth = crate::depth::check_depth(query, max_depth)?;
     crate::literals::check_duration_literals(query)?;
+    crate::literals::check_regex_literals(query)?;
     // The parser recurses (and clones subtrees) once per level: make sure
     // it has a stack sized for the depth, generous enough for debug-build
     // frames; shallow queries fit on the thread's own and allocate none.

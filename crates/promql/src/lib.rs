@@ -26,4 +26,5 @@ pub use annotations::Annotations;
 pub use depth::DEFAULT_MAX_DEPTH;
 pub use engine::{Engine, EngineOptions, QueryContext, parse_selector};
 pub use error::QueryError;
+pub use literals::MAX_REGEX_BYTES;
 pub use value::{MatrixSeries, QueryOutput, Value, VectorSample};

@@ -1,7 +1,9 @@
-//! Checks on duration literals made on the query text before parsing: the
-//! parser crate turns a number written as a duration (`x[1e30]`,
-//! `x offset Inf`) into a `Duration` with a conversion that panics when
-//! the number does not fit, so such literals are refused first.
+//! Checks on literals made on the query text before parsing. The parser
+//! crate turns a number written as a duration (`x[1e30]`, `x offset Inf`)
+//! into a `Duration` with a conversion that panics when the number does
+//! not fit, and compiles every regex matcher while parsing (a 1 MB
+//! alternation takes a noticeable time even to be refused), so such
+//! literals are refused first.
 
 use crate::error::QueryError;
 use crate::position::{is_ident, skip_string};
@@ -57,6 +59,39 @@ pub fn check_duration_literals(query: &str) -> Result<(), QueryError> {
                         .position(|b| !(is_ident(*b) || *b == b'.'))
                         .map_or(bytes.len(), |p| j + p);
                     check_literal(&query[j..end])?;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// The longest regex a label matcher may have, in bytes of query text;
+/// Grafana's multi-value variables make alternations of a few KB.
+pub const MAX_REGEX_BYTES: usize = 64 * 1024;
+
+/// Refuses regex matchers (`=~"…"`, `!~"…"`) longer than
+/// [`MAX_REGEX_BYTES`] before anything compiles them.
+pub fn check_regex_literals(query: &str) -> Result<(), QueryError> {
+    let bytes = query.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' | b'`' => {
+                let end = skip_string(bytes, i);
+                let before = query[..i].trim_end();
+                let len = end.saturating_sub(i + 2);
+                if (before.ends_with("=~") || before.ends_with("!~")) && len > MAX_REGEX_BYTES {
+                    return Err(QueryError::BadData(format!(
+                        "parse error: regular expression of {len} bytes exceeds the limit of {MAX_REGEX_BYTES} bytes"
+                    )));
+                }
+                i = end;
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
                 }
             }
             _ => i += 1,
@@ -183,6 +218,25 @@ mod tests {
                 other => panic!("{q}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn long_regexes_are_refused_and_long_strings_are_not() {
+        let long = "a|".repeat(MAX_REGEX_BYTES);
+        for q in [
+            format!("x{{a=~\"{long}\"}}"),
+            format!("x{{a !~ '{long}'}}"),
+            format!("{{__name__=~`{long}`}}"),
+        ] {
+            match check_regex_literals(&q) {
+                Err(QueryError::BadData(m)) => assert!(m.contains("exceeds the limit"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let fits = "a|".repeat(1000);
+        assert!(check_regex_literals(&format!("x{{a=~\"{fits}\"}}")).is_ok());
+        assert!(check_regex_literals(&format!("x{{a=\"{long}\"}}")).is_ok());
+        assert!(check_regex_literals(&format!("label_join(x, \"{long}\")")).is_ok());
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! without a position, so the position is found here: the first token at
 //! which the query can no longer be completed into a valid expression.
 
+use std::time::{Duration, Instant};
+
 use promql_parser::parser::parse;
+
+/// How long the search for an error's position may take: every step
+/// re-parses a prefix, which for a long query with large regexes adds up.
+const SEARCH_BUDGET: Duration = Duration::from_millis(200);
 
 /// Suffixes that complete a valid prefix of a query.
 const COMPLETIONS: &[&str] = &[
@@ -44,12 +50,14 @@ fn position(query: &str) -> (usize, usize) {
         .collect();
     // Binary search is not sound here (viability is not monotone in
     // theory), but prefixes of a viable prefix are viable in practice.
+    let deadline = Instant::now() + SEARCH_BUDGET;
     let mut lo = 0usize;
     let mut hi = boundaries.len() - 1;
     if completes(&query[..boundaries[hi]]) {
         lo = hi;
     } else {
-        while lo + 1 < hi {
+        // Past the budget the last viable prefix found is reported.
+        while lo + 1 < hi && Instant::now() < deadline {
             let mid = (lo + hi) / 2;
             if completes(&query[..boundaries[mid]]) {
                 lo = mid;
