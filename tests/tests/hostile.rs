@@ -42,6 +42,7 @@ fn start_server(dir: &std::path::Path) -> Daemon {
             &format!("--query.max-samples={MAX_SAMPLES}"),
             "--query.max-depth=2048",
             "--query.timeout=30s",
+            "--web.enable-remote-write-receiver",
         ],
     )
 }
@@ -298,4 +299,141 @@ fn many_and_huge_regex_matchers_are_refused_by_count_and_size() {
     );
     assert_eq!(status, 400, "{v}");
     assert_survived(&mut server);
+}
+
+#[test]
+fn bad_labels_and_conflicting_samples_get_clear_errors() {
+    use argus_tests::remote_write::{self, Series};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start_server(dir.path());
+    let addr = server.addr();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let timeout = Duration::from_secs(20);
+
+    // The same timestamp again with another value: a duplicate, not an
+    // out-of-order sample; the identical sample is accepted.
+    let first = [Series::new(&[("__name__", "dup")], vec![(now, 1.0)])];
+    let r = remote_write::send(&addr, &first, timeout).expect("write");
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = remote_write::send(&addr, &first, timeout).expect("write");
+    assert_eq!(r.status, 204, "{}", r.body);
+    let conflicting = [Series::new(&[("__name__", "dup")], vec![(now, 2.0)])];
+    let r = remote_write::send(&addr, &conflicting, timeout).expect("write");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("duplicate sample"), "{}", r.body);
+
+    // Empty and repeated label names are refused; UTF-8 names are valid
+    // in Prometheus 3; the good series in the same request is kept.
+    let mixed = [
+        Series::new(&[("__name__", "bad"), ("", "v")], vec![(now, 1.0)]),
+        Series::new(
+            &[("__name__", "bad"), ("a", "1"), ("a", "2")],
+            vec![(now, 1.0)],
+        ),
+        Series::new(
+            &[("__name__", "utf8.name"), ("ünïcode label", "v")],
+            vec![(now, 1.0)],
+        ),
+    ];
+    let r = remote_write::send(&addr, &mixed, timeout).expect("write");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("invalid labels: 2 samples rejected"),
+        "{}",
+        r.body
+    );
+    let (status, v) = post_query(&mut server, "count({__name__=\"utf8.name\"})");
+    assert_eq!(status, 200, "{v}");
+
+    // A label name that is not UTF-8 in a URL: the JSON envelope.
+    for path in ["/api/v1/label/%ff/values", "/api/v1/label/%C3%28/values"] {
+        let r = http::get(&addr, path).expect("label values");
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        let v: Value = serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", r.body));
+        assert_eq!(v["errorType"], "bad_data", "{v}");
+    }
+    // Invalid UTF-8 in query parameters: the JSON envelope too.
+    for path in [
+        "/api/v1/query?query=%ff",
+        "/api/v1/series?match[]=%ff",
+        "/api/v1/labels?match[]=up%ff",
+    ] {
+        let r = http::get(&addr, path).expect("get");
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        let v: Value = serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", r.body));
+        assert_eq!(v["status"], "error", "{v}");
+    }
+    assert_survived(&mut server);
+}
+
+/// Two jobs scraping every 2s plus `extra_jobs` more, all on loopback
+/// ports nothing listens on. Not the server itself: its `/metrics` has
+/// series per job, which a self-scrape would keep in the head.
+fn churn_config(extra_jobs: usize) -> String {
+    let mut text = String::from(
+        "global:\n  scrape_interval: 2s\nscrape_configs:\n  - job_name: base-a\n    static_configs:\n      - targets: ['127.0.0.1:1']\n  - job_name: base-b\n    static_configs:\n      - targets: ['127.0.0.1:2']\n",
+    );
+    for i in 0..extra_jobs {
+        // An hour's interval: the loops start, wait for their offset and
+        // stop again, so what is measured is the pools' own memory, not
+        // head series of scrapes (which stay, as in Prometheus).
+        text.push_str(&format!(
+            "  - job_name: churn-{i}\n    scrape_interval: 1h\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            1 + i % 1000
+        ));
+    }
+    text
+}
+
+fn active_targets(server: &Daemon) -> usize {
+    let r = server.get("/api/v1/targets?state=active");
+    let v: Value = serde_json::from_str(&r.body).unwrap_or_default();
+    v["data"]["activeTargets"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn adding_and_removing_thousands_of_jobs_returns_the_memory() {
+    const JOBS: usize = 2_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, &churn_config(0));
+    let mut server = e2e::start_argus(dir.path(), "argus", &config, &["--web.enable-lifecycle"]);
+    // Settle: the two jobs scrape, and one reload runs the reload path once.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(server.post("/-/reload").status, 200);
+    std::thread::sleep(Duration::from_secs(3));
+    let start = status_kb(server.pid(), "VmRSS");
+    eprintln!("start rss {start} kB");
+    for cycle in 0..3 {
+        e2e::write_file(&config, &churn_config(JOBS));
+        let t = std::time::Instant::now();
+        let r = server.post("/-/reload");
+        assert_eq!(r.status, 200, "{}\n{}", r.body, server.log_tail(20));
+        let added = t.elapsed();
+        assert_eq!(active_targets(&server), JOBS + 2, "cycle {cycle}");
+        let full = status_kb(server.pid(), "VmRSS");
+
+        e2e::write_file(&config, &churn_config(0));
+        let t = std::time::Instant::now();
+        let r = server.post("/-/reload");
+        assert_eq!(r.status, 200, "{}\n{}", r.body, server.log_tail(20));
+        let removed = t.elapsed();
+        assert_eq!(active_targets(&server), 2, "cycle {cycle}");
+        // The freed memory goes back to the kernel a second after a reload.
+        std::thread::sleep(Duration::from_secs(3));
+        let after = status_kb(server.pid(), "VmRSS");
+        eprintln!(
+            "cycle {cycle}: add {JOBS} jobs {added:?}, rss {full} kB; remove {removed:?}, rss {after} kB"
+        );
+        assert!(
+            after * 5 <= start * 6,
+            "cycle {cycle}: rss {after} kB after removing the jobs, more than 20% over the start ({start} kB)"
+        );
+    }
+    assert!(server.exited().is_none(), "{}", server.log_tail(30));
+    assert!(!server.log_text().contains("panicked"));
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A secret from the config file; shown as `<secret>` when printed.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Secret(pub String);
 
 impl std::fmt::Debug for Secret {
@@ -49,7 +49,7 @@ pub struct Authorization {
     pub credentials_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct TlsConfig {
     pub ca: Option<String>,
     pub ca_file: Option<PathBuf>,

@@ -8,7 +8,7 @@
 //! unknown field close to a known one gets a "did you mean". The original
 //! text is kept for `/api/v1/status/config`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -362,6 +362,7 @@ pub fn parse_prometheus_config_in(
     }
 
     let mut jobs = Jobs::default();
+    jobs.begin_source(&src);
     let scrape_at = root.key("scrape_configs");
     for (i, sc) in raw
         .scrape_configs
@@ -418,27 +419,41 @@ pub fn parse_prometheus_config_in(
 #[derive(Default)]
 struct Jobs {
     list: Vec<ScrapeConfig>,
-    first_seen: Vec<String>,
+    /// Job name -> where it was first defined: the index of its source
+    /// in `sources` and its path there. The line is only looked up for a
+    /// duplicate, so loading thousands of jobs stays linear.
+    first_seen: HashMap<String, (usize, At)>,
+    /// (origin, text) of each file jobs came from.
+    sources: Vec<(String, String)>,
 }
 
 impl Jobs {
+    /// Registers the file whose jobs are added next.
+    fn begin_source(&mut self, src: &Source<'_>) {
+        self.sources
+            .push((src.origin.to_string(), src.text.to_string()));
+    }
+
     fn add(&mut self, job: ScrapeConfig, src: &Source<'_>, at: &At) -> Result<(), ConfigError> {
-        if let Some(i) = self.list.iter().position(|j| j.job_name == job.job_name) {
+        if let Some((i, first_at)) = self.first_seen.get(&job.job_name) {
+            let (origin, text) = &self.sources[*i];
+            let place = match locate::line_of(text, &first_at.key("job_name")) {
+                Some(l) => format!("{origin}:{l}"),
+                None => origin.clone(),
+            };
             let e = Invalid {
                 at: at.key("job_name"),
                 message: format!(
-                    "found multiple scrape configs with job name {:?}, first found at {}",
-                    job.job_name, self.first_seen[i]
+                    "found multiple scrape configs with job name {:?}, first found at {place}",
+                    job.job_name
                 ),
             };
             return Err(src.located(e));
         }
-        let line = locate::line_of(src.text, &at.key("job_name"));
-        let place = match line {
-            Some(l) => format!("{}:{l}", src.origin),
-            None => src.origin.to_string(),
-        };
-        self.first_seen.push(place);
+        // `begin_source` registered the text this job comes from.
+        let index = self.sources.len().saturating_sub(1);
+        self.first_seen
+            .insert(job.job_name.clone(), (index, at.clone()));
         self.list.push(job);
         Ok(())
     }
@@ -463,6 +478,7 @@ impl Jobs {
         let raw: RawScrapeConfigFile = serde_yaml::from_str::<Option<RawScrapeConfigFile>>(&text)
             .map_err(|e| src.yaml(&e))?
             .unwrap_or_default();
+        self.begin_source(&src);
         let file_ctx = Ctx {
             base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
             ..ctx.clone()

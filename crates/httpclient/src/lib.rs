@@ -157,6 +157,75 @@ fn apply_tls(
     Ok(b)
 }
 
+/// The settings that shape a `reqwest::Client` itself (not the per-request
+/// headers and credentials), so configs that agree on them can share one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TransportKey {
+    tls: TlsConfig,
+    follow_redirects: bool,
+    proxy_url: Option<String>,
+    proxy_from_environment: bool,
+    base: PathBuf,
+    timeout: Option<Duration>,
+}
+
+impl TransportKey {
+    fn new(cfg: &HttpClientConfig, base: &Path, timeout: Option<Duration>) -> TransportKey {
+        TransportKey {
+            tls: cfg.tls_config.clone(),
+            follow_redirects: cfg.follow_redirects,
+            proxy_url: cfg.proxy_url.clone(),
+            proxy_from_environment: cfg.proxy_from_environment,
+            base: base.to_path_buf(),
+            timeout,
+        }
+    }
+
+    fn build(&self) -> Result<reqwest::Client, HttpClientError> {
+        let mut b = reqwest::Client::builder()
+            .redirect(if self.follow_redirects {
+                reqwest::redirect::Policy::limited(MAX_REDIRECTS)
+            } else {
+                reqwest::redirect::Policy::none()
+            })
+            .pool_max_idle_per_host(2);
+        if let Some(t) = self.timeout {
+            b = b.timeout(t);
+        }
+        b = match &self.proxy_url {
+            Some(url) => {
+                b.proxy(reqwest::Proxy::all(url.as_str()).map_err(HttpClientError::ProxyUrl)?)
+            }
+            None if self.proxy_from_environment => b,
+            None => b.no_proxy(),
+        };
+        b = apply_tls(b, &self.tls, &self.base)?;
+        b.build().map_err(HttpClientError::Build)
+    }
+}
+
+/// Shares one `reqwest::Client` (connection pool, TLS roots) among the
+/// configs with the same transport settings. Building a client loads the
+/// system's root certificates, milliseconds and ~100 KB each, which made a
+/// reload with thousands of jobs take minutes and hold gigabytes. Keep a
+/// cache for one configuration generation: a fresh cache at each reload
+/// re-reads CA and certificate files, as Prometheus does.
+#[derive(Debug, Default)]
+pub struct TransportCache {
+    clients: std::collections::HashMap<TransportKey, reqwest::Client>,
+}
+
+impl TransportCache {
+    /// Distinct clients built so far.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+}
+
 impl HttpClient {
     /// Relative credential and TLS files are resolved against `base`; a
     /// `timeout` bounds whole requests.
@@ -165,26 +234,35 @@ impl HttpClient {
         base: &Path,
         timeout: Option<Duration>,
     ) -> Result<HttpClient, HttpClientError> {
-        let mut b = reqwest::Client::builder()
-            .redirect(if cfg.follow_redirects {
-                reqwest::redirect::Policy::limited(MAX_REDIRECTS)
-            } else {
-                reqwest::redirect::Policy::none()
-            })
-            .pool_max_idle_per_host(2);
-        if let Some(t) = timeout {
-            b = b.timeout(t);
-        }
-        b = match &cfg.proxy_url {
-            Some(url) => {
-                b.proxy(reqwest::Proxy::all(url.as_str()).map_err(HttpClientError::ProxyUrl)?)
-            }
-            None if cfg.proxy_from_environment => b,
-            None => b.no_proxy(),
-        };
-        b = apply_tls(b, &cfg.tls_config, base)?;
-        let client = b.build().map_err(HttpClientError::Build)?;
+        let client = TransportKey::new(cfg, base, timeout).build()?;
+        HttpClient::with_transport(client, cfg, base)
+    }
 
+    /// As `new`, taking the transport from `cache` when a config with the
+    /// same transport settings built one already.
+    pub fn new_cached(
+        cfg: &HttpClientConfig,
+        base: &Path,
+        timeout: Option<Duration>,
+        cache: &mut TransportCache,
+    ) -> Result<HttpClient, HttpClientError> {
+        let key = TransportKey::new(cfg, base, timeout);
+        let client = match cache.clients.get(&key) {
+            Some(c) => c.clone(),
+            None => {
+                let c = key.build()?;
+                cache.clients.insert(key, c.clone());
+                c
+            }
+        };
+        HttpClient::with_transport(client, cfg, base)
+    }
+
+    fn with_transport(
+        client: reqwest::Client,
+        cfg: &HttpClientConfig,
+        base: &Path,
+    ) -> Result<HttpClient, HttpClientError> {
         let mut headers = HeaderMap::new();
         for (name, values) in &cfg.http_headers {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|error| {
@@ -337,5 +415,36 @@ mod tests {
         std::fs::write(&file, "two").unwrap_or_else(|e| panic!("write: {e}"));
         let second = c.authorization().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(second, Some(HeaderValue::from_static("Basic dTp0d28=")));
+    }
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::*;
+
+    #[test]
+    fn configs_differing_only_in_credentials_share_a_transport() {
+        let mut cache = TransportCache::default();
+        let plain = HttpClientConfig {
+            follow_redirects: true,
+            ..HttpClientConfig::default()
+        };
+        let mut with_header = plain.clone();
+        with_header
+            .http_headers
+            .insert("X-Team".to_string(), vec!["a".to_string()]);
+        let base = Path::new("");
+        let a = HttpClient::new_cached(&plain, base, None, &mut cache).expect("client");
+        let b = HttpClient::new_cached(&with_header, base, None, &mut cache).expect("client");
+        assert_eq!(cache.len(), 1);
+        assert!(a.headers.is_empty());
+        assert_eq!(b.headers.len(), 1);
+
+        let mut insecure = plain.clone();
+        insecure.tls_config.insecure_skip_verify = true;
+        HttpClient::new_cached(&insecure, base, None, &mut cache).expect("client");
+        HttpClient::new_cached(&plain, base, Some(Duration::from_secs(5)), &mut cache)
+            .expect("client");
+        assert_eq!(cache.len(), 3);
     }
 }

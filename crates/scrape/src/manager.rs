@@ -7,7 +7,7 @@ use std::sync::Arc;
 use argus_config::prometheus::PrometheusConfig;
 use argus_config::scrape::ScrapeConfig;
 use argus_discovery::TargetGroup;
-use argus_httpclient::HttpClient;
+use argus_httpclient::{HttpClient, TransportCache};
 use argus_model::Appendable;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
@@ -42,6 +42,8 @@ struct Inner {
     targets: Option<TargetSets>,
     /// Set by `run`; loops are spawned on it.
     runtime: Option<Handle>,
+    /// HTTP transports shared by the pools built since the last reload.
+    transports: TransportCache,
 }
 
 /// Keeps each target's phase across restarts but different between HA
@@ -86,6 +88,8 @@ impl ScrapeManager {
             .map(|c| (c.job_name.clone(), Arc::new(c.clone())))
             .collect();
         inner.base_dir = cfg.base_dir.clone();
+        // A reload re-reads TLS files: new pools get new transports.
+        inner.transports = TransportCache::default();
         let seed = offset_seed(cfg);
         let seed_changed = seed != inner.seed;
         inner.seed = seed;
@@ -108,7 +112,7 @@ impl ScrapeManager {
                     if unchanged {
                         continue;
                     }
-                    match self.pool_context(&inner, c) {
+                    match self.pool_context(&mut inner, c) {
                         Ok(ctx) => {
                             if let Some(pool) = inner.pools.get_mut(&name) {
                                 pool.reload(ctx);
@@ -209,7 +213,7 @@ impl ScrapeManager {
 
     fn pool_context(
         &self,
-        inner: &Inner,
+        inner: &mut Inner,
         cfg: Arc<ScrapeConfig>,
     ) -> Result<Arc<PoolContext>, String> {
         let runtime = inner
@@ -218,7 +222,8 @@ impl ScrapeManager {
             .or_else(|| Handle::try_current().ok())
             .ok_or_else(|| "no tokio runtime to run scrape loops on".to_string())?;
         let client =
-            HttpClient::new(&cfg.http, &inner.base_dir, None).map_err(|e| e.to_string())?;
+            HttpClient::new_cached(&cfg.http, &inner.base_dir, None, &mut inner.transports)
+                .map_err(|e| e.to_string())?;
         Ok(Arc::new(PoolContext {
             storage: self.storage.clone(),
             metrics: self.metrics.clone(),

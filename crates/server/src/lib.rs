@@ -4,6 +4,7 @@
 //! Prometheus's flags, lifecycle endpoints and graceful shutdown.
 
 mod flags;
+mod memory;
 mod scrape_status;
 mod tsdb;
 
@@ -162,6 +163,7 @@ impl Lifecycle for ServerLifecycle {
                     );
                 }
                 self.pipeline.apply(&cfg);
+                memory::trim_after_reload();
                 let engine = Engine::new(engine_options(&self.flags, &cfg));
                 let yaml = cfg.original.clone();
                 *cur = cfg;
