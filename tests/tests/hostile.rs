@@ -437,3 +437,72 @@ fn adding_and_removing_thousands_of_jobs_returns_the_memory() {
     assert!(server.exited().is_none(), "{}", server.log_tail(30));
     assert!(!server.log_text().contains("panicked"));
 }
+
+#[test]
+fn deep_yaml_in_config_and_sd_files_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    let sd_dir = dir.path().join("sd");
+    std::fs::create_dir_all(&sd_dir).expect("sd dir");
+    let good = format!(
+        "global:\n  scrape_interval: 1h\nscrape_configs:\n  - job_name: files\n    file_sd_configs:\n      - files: ['{}/*.yml']\n        refresh_interval: 1s\n",
+        sd_dir.display()
+    );
+    e2e::write_file(&config, &good);
+    let mut server = e2e::start_argus(dir.path(), "argus", &config, &["--web.enable-lifecycle"]);
+
+    // Each shape once in the main file: flow brackets, block sequences on
+    // one line, flow nesting inside an otherwise valid config.
+    let deep = 100_000;
+    let probes = [
+        ("flow", format!("x: {}", "[".repeat(deep))),
+        ("flow-mapping", format!("x: {}", "{a: ".repeat(deep))),
+        ("block-sequences", format!("{}x\n", "- ".repeat(deep))),
+        (
+            "inside-a-job",
+            format!(
+                "{good}    static_configs:\n      - targets: {}{}\n",
+                "[".repeat(deep),
+                "]".repeat(deep)
+            ),
+        ),
+    ];
+    for (what, text) in &probes {
+        e2e::write_file(&config, text);
+        let t = std::time::Instant::now();
+        let r = server.post("/-/reload");
+        eprintln!("{what}: {} in {:?}", r.status, t.elapsed());
+        assert_eq!(r.status, 500, "{what}: {}", r.body);
+        assert!(
+            r.body.contains("nesting deeper than 256 levels"),
+            "{what}: {}",
+            r.body
+        );
+        assert!(server.exited().is_none(), "{}", server.log_tail(20));
+    }
+
+    // The same in a file SD file: logged, the file's old targets kept,
+    // and discovery goes on with the next valid file.
+    e2e::write_file(&config, &good);
+    assert_eq!(server.post("/-/reload").status, 200);
+    e2e::write_file(
+        &sd_dir.join("a.yml"),
+        "- targets: ['127.0.0.1:1']\n  labels: {team: a}\n",
+    );
+    e2e::write_file(&sd_dir.join("deep.yml"), &format!("- targets: {}", "[".repeat(deep)));
+    argus_tests::e2e::wait_for("the valid SD file's target", Duration::from_secs(20), || {
+        match active_targets(&server) {
+            1 => Ok(()),
+            n => Err(format!("{n} active targets")),
+        }
+    });
+    argus_tests::e2e::wait_for("the deep SD file refused", Duration::from_secs(20), || {
+        if server.log_text().contains("nesting deeper than 256 levels") {
+            Ok(())
+        } else {
+            Err(server.log_tail(5))
+        }
+    });
+    assert!(server.exited().is_none(), "{}", server.log_tail(20));
+    assert!(!server.log_text().contains("panicked"));
+}

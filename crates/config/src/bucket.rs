@@ -296,10 +296,11 @@ pub fn parse_bucket_config(text: &str) -> Result<BucketConfig, ConfigError> {
 /// Reads and parses a bucket config file. Errors name the file and line.
 pub fn load_bucket_config(path: impl AsRef<Path>) -> Result<BucketConfig, ConfigError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text =
+        crate::yaml_bounds::read_bounded_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     parse(&text, &path.display().to_string())
 }
 
@@ -310,6 +311,7 @@ fn parse(text: &str, origin: &str) -> Result<BucketConfig, ConfigError> {
             message: "empty bucket config: expected `type:` and `config:`".to_string(),
         });
     }
+    ConfigError::check_yaml(origin, text)?;
     let kind: KindOnly = serde_yaml::from_str(text).map_err(|e| ConfigError::yaml(origin, &e))?;
     let invalid = |message: String| ConfigError::Invalid {
         origin: origin.to_string(),

@@ -19,6 +19,7 @@ pub mod remote;
 pub mod scrape;
 mod suggest;
 pub mod units;
+pub mod yaml_bounds;
 
 pub use parse::scrape::{DEFAULT_SCRAPE_PROTOCOLS, PROTO_FIRST_SCRAPE_PROTOCOLS, SCRAPE_PROTOCOLS};
 
@@ -75,6 +76,16 @@ impl ConfigError {
     /// Like [`ConfigError::yaml`], but an unknown field becomes a one-line
     /// message with a "did you mean" suggestion (or "not supported by
     /// argus" for a service discovery kind Argus lacks).
+    /// Refuses `text` before parsing when it is too large or too deeply
+    /// nested (see [`yaml_bounds`]).
+    pub(crate) fn check_yaml(origin: &str, text: &str) -> Result<(), ConfigError> {
+        yaml_bounds::check_yaml_bounds(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            line: e.line(),
+            message: e.to_string(),
+        })
+    }
+
     pub(crate) fn yaml_with_hints(origin: &str, e: &serde_yaml::Error) -> ConfigError {
         match ConfigError::yaml(origin, e) {
             ConfigError::Parse {

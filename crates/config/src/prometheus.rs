@@ -27,7 +27,7 @@ use crate::parse::{At, Ctx, Invalid, Res, de_bytes, de_duration, invalid, join_d
 use crate::relabel::is_valid_label_name;
 use crate::remote::{AlertingConfig, RemoteReadConfig, RemoteWriteConfig};
 use crate::scrape::ScrapeConfig;
-use crate::{ConfigError, locate};
+use crate::{ConfigError, locate, yaml_bounds};
 
 /// The parsed `prometheus.yml`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -329,6 +329,7 @@ pub fn parse_prometheus_config_in(
     base_dir: &Path,
 ) -> Result<PrometheusConfig, ConfigError> {
     let src = Source { origin, text };
+    ConfigError::check_yaml(origin, text)?;
     // An empty file (or one of only comments) is a valid, default config.
     let raw: RawConfig = serde_yaml::from_str::<Option<RawConfig>>(text)
         .map_err(|e| src.yaml(&e))?
@@ -466,11 +467,13 @@ impl Jobs {
         defaults: &JobDefaults,
         ctx: &Ctx,
     ) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
-            path: file.to_path_buf(),
-            source,
-        })?;
+        let text =
+            yaml_bounds::read_bounded_to_string(file).map_err(|source| ConfigError::Read {
+                path: file.to_path_buf(),
+                source,
+            })?;
         let origin = file.display().to_string();
+        ConfigError::check_yaml(&origin, &text)?;
         let src = Source {
             origin: &origin,
             text: &text,
@@ -524,7 +527,7 @@ fn glob_files(pattern: &Path, origin: &str) -> Result<Vec<PathBuf>, ConfigError>
 /// directory. Errors name the file and line.
 pub fn load_prometheus_config(path: impl AsRef<Path>) -> Result<PrometheusConfig, ConfigError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = yaml_bounds::read_bounded_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -211,6 +211,6 @@ impl Scanner {
 }
 
 fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
-    let content = std::fs::read(path).map_err(|e| e.to_string())?;
+    let content = argus_config::yaml_bounds::read_bounded(path).map_err(|e| e.to_string())?;
     parse_groups(path, &content)
 }

@@ -67,8 +67,13 @@ fn parse_yaml(content: &[u8]) -> Result<Vec<Option<RawGroup>>, String> {
     if content.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
+    let text = std::str::from_utf8(content).map_err(|e| e.to_string())?;
+    argus_config::yaml_bounds::check_yaml_bounds(text).map_err(|e| match e.line() {
+        Some(line) => format!("line {line}: {e}"),
+        None => e.to_string(),
+    })?;
     let groups: Option<Vec<Option<RawGroup>>> =
-        serde_yaml::from_slice(content).map_err(|e| e.to_string())?;
+        serde_yaml::from_str(text).map_err(|e| e.to_string())?;
     Ok(groups.unwrap_or_default())
 }
 
