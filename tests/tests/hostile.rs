@@ -489,13 +489,18 @@ fn deep_yaml_in_config_and_sd_files_is_refused_without_blocking() {
         &sd_dir.join("a.yml"),
         "- targets: ['127.0.0.1:1']\n  labels: {team: a}\n",
     );
-    e2e::write_file(&sd_dir.join("deep.yml"), &format!("- targets: {}", "[".repeat(deep)));
-    argus_tests::e2e::wait_for("the valid SD file's target", Duration::from_secs(20), || {
-        match active_targets(&server) {
+    e2e::write_file(
+        &sd_dir.join("deep.yml"),
+        &format!("- targets: {}", "[".repeat(deep)),
+    );
+    argus_tests::e2e::wait_for(
+        "the valid SD file's target",
+        Duration::from_secs(20),
+        || match active_targets(&server) {
             1 => Ok(()),
             n => Err(format!("{n} active targets")),
-        }
-    });
+        },
+    );
     argus_tests::e2e::wait_for("the deep SD file refused", Duration::from_secs(20), || {
         if server.log_text().contains("nesting deeper than 256 levels") {
             Ok(())
