@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use argus_fuzz::{send, verbose};
 use argus_http_api::{ApiOptions, ApiState, BuildInfo, ExternalHost};
 use argus_model::labels::Labels;
 use argus_model::memstore::MemStorage;
@@ -37,15 +38,9 @@ use argus_promql::{Engine, EngineOptions};
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use libfuzzer_sys::fuzz_target;
-use tower::ServiceExt;
 
 /// At most this many parameter lines are used.
 const MAX_PARAMS: usize = 64;
-
-fn verbose() -> bool {
-    static V: OnceLock<bool> = OnceLock::new();
-    *V.get_or_init(|| std::env::var_os("ARGUS_FUZZ_VERBOSE").is_some_and(|v| v != "0"))
-}
 
 struct Harness {
     rt: tokio::runtime::Runtime,
@@ -305,16 +300,8 @@ fuzz_target!(|data: &[u8]| {
     let h = harness();
     let req = build_request(data);
     let shown = format!("{} {}", req.method(), req.uri());
-    let router = h.router.clone();
     h.rt.block_on(async move {
-        let resp = match router.oneshot(req).await {
-            Ok(r) => r,
-            Err(e) => match e {},
-        };
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap_or_default();
+        let (status, body) = send(&h.router, req).await;
         if verbose() {
             let text = String::from_utf8_lossy(&body);
             let cut = text.char_indices().nth(300).map_or(text.len(), |(i, _)| i);

@@ -24,13 +24,13 @@
 
 use std::sync::{Arc, OnceLock};
 
+use argus_fuzz::{send, verbose};
 use argus_model::memstore::SharedMemStorage;
 use argus_remote::proto::WriteRequest;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use tower::ServiceExt;
 
 const HEADER_SETS: [&[(&str, &str)]; 5] = [
     &[
@@ -67,25 +67,13 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn verbose() -> bool {
-    static V: OnceLock<bool> = OnceLock::new();
-    *V.get_or_init(|| std::env::var_os("ARGUS_FUZZ_VERBOSE").is_some_and(|v| v != "0"))
-}
-
 async fn post(router: &axum::Router, headers: &[(&str, &str)], body: Vec<u8>, what: &str) {
     let mut req = Request::builder().method(Method::POST).uri("/api/v1/write");
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let req = req.body(Body::from(body)).expect("request");
-    let resp = match router.clone().oneshot(req).await {
-        Ok(r) => r,
-        Err(e) => match e {},
-    };
-    let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
+    let (status, body) = send(router, req).await;
     if verbose() {
         eprintln!(
             "{what} {headers:?}\n  -> {status} {}",
