@@ -354,7 +354,19 @@ fn bad_labels_and_conflicting_samples_get_clear_errors() {
         let v: Value = serde_json::from_str(&r.body)
             .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", r.body));
         assert_eq!(v["errorType"], "bad_data", "{v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("invalid label name: \"")),
+            "{v}"
+        );
     }
+    let r = http::get(&addr, "/api/v1/label/a%ffb/values").expect("label values");
+    assert!(
+        r.body.contains(r#"invalid label name: \"a\\xffb\""#),
+        "{}",
+        r.body
+    );
     // Invalid UTF-8 in query parameters: the JSON envelope too.
     for path in [
         "/api/v1/query?query=%ff",

@@ -510,55 +510,11 @@ async fn label_values(
             .path()
             .rsplit_once("/label/")
             .map_or("", |(_, rest)| rest.trim_end_matches("/values"));
-        let shown = go_quote_bytes(&percent_decode(segment));
+        let raw: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+        let shown = argus_promql::functions::gofmt::quote_bytes(&raw);
         return ApiError::bad_data(format!("invalid label name: {shown}")).into_response();
     };
     respond(label_values_inner(&st, name, &p).await)
-}
-
-/// `%XX` escapes decoded to bytes; anything else kept as is.
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                b.get(i + 1).and_then(|c| hex(*c)),
-                b.get(i + 2).and_then(|c| hex(*c)),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Bytes quoted as Go's `%q` shows them: invalid UTF-8 as `\xNN`.
-fn go_quote_bytes(bytes: &[u8]) -> String {
-    let mut out = String::from("\"");
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' | '\\' => {
-                    out.push('\\');
-                    out.push(c);
-                }
-                c if c.is_control() => out.push_str(&c.escape_default().to_string()),
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out.push('"');
-    out
 }
 
 async fn label_values_inner(
