@@ -15,7 +15,7 @@ use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, options};
+use axum::routing::{any, get, options};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::params::{
@@ -89,6 +89,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/-/reload", get(lifecycle_get).post(reload).put(reload))
         .route("/-/quit", get(lifecycle_get).post(quit).put(quit))
         .route("/metrics", get(metrics))
+        .route(crate::conn::MALFORMED_PATH, any(malformed_request))
         .route_layer(from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -677,6 +678,28 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    r
+}
+
+/// A request the connection layer found malformed (see [`crate::conn`]):
+/// Prometheus's error envelope with the reason, instead of hyper's empty
+/// 400. Without the layer's header, the path is just unknown.
+async fn malformed_request(headers: axum::http::HeaderMap) -> Response {
+    let Some(reason) = headers
+        .get(crate::conn::MALFORMED_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return ApiError::new(argus_model::error::ErrorKind::NotFound, "not found").into_response();
+    };
+    let (code, message) = reason.split_once(' ').unwrap_or(("400", reason));
+    let status = code
+        .parse()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = json_response(status, ApiError::bad_data(message).to_json());
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
 

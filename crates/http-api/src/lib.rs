@@ -6,6 +6,7 @@
 //! JSON follows Prometheus byte for byte in shape; see [`response`].
 
 mod api;
+pub mod conn;
 pub mod metrics;
 pub mod params;
 pub mod response;

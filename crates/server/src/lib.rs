@@ -330,7 +330,8 @@ pub async fn run(
             tracing::info!("stopping: draining http requests");
         }
     };
-    let serve = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    let serve = axum::serve(argus_http_api::conn::LenientListener(listener), app)
+        .with_graceful_shutdown(graceful);
     let drain_deadline = async {
         wait_true(quit_rx).await;
         tokio::time::sleep(DRAIN_TIMEOUT).await;
