@@ -53,11 +53,7 @@ fn raw_characters_in_urls_are_answered_like_encoded_ones() {
     let at = format!("{:.3}", e2e::now_s());
     for (endpoint, param, value) in [
         ("/api/v1/query", "query", r#"up{job="node"}"#),
-        (
-            "/api/v1/query",
-            "query",
-            r#"node_load1{cpu=~"a|b|c"}>0.1"#,
-        ),
+        ("/api/v1/query", "query", r#"node_load1{cpu=~"a|b|c"}>0.1"#),
         (
             "/api/v1/series",
             "match[]",
@@ -135,4 +131,148 @@ fn assert_server_up(server: &Daemon) {
         "{}",
         server.log_tail(20)
     );
+}
+
+const MINIMAL_CONFIG: &str = "global:\n  scrape_interval: 15s\nscrape_configs: []\n";
+
+#[test]
+fn the_official_container_command_starts_with_one_warning_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    // The container's default argument list, with our paths for the config
+    // and storage (the other two are passed as the image passes them).
+    let server = e2e::start_argus(
+        dir.path(),
+        "argus",
+        &config,
+        &[
+            "--web.console.libraries=/usr/share/prometheus/console_libraries",
+            "--web.console.templates=/usr/share/prometheus/consoles",
+        ],
+    );
+    let log = server.log_text();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("level=WARN") && l.contains("ignoring prometheus flags"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    for flag in ["--web.console.libraries=", "--web.console.templates="] {
+        assert!(warnings[0].contains(flag), "{}", warnings[0]);
+    }
+    let flags = server.api("/api/v1/status/flags");
+    assert_eq!(
+        flags["web.console.templates"], "/usr/share/prometheus/consoles",
+        "{flags}"
+    );
+    assert_eq!(flags["storage.tsdb.retention.time"], "100y", "{flags}");
+    assert_server_up(&server);
+}
+
+#[test]
+fn external_url_sets_the_route_prefix_and_logs_can_be_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    let port = argus_tests::differential::free_port();
+    let mut cmd = e2e::argus_server(
+        &dir.path().join("data"),
+        &config,
+        port,
+        &[
+            "--web.external-url=https://metrics.example.com/prom/",
+            "--web.enable-admin-api",
+            "--storage.tsdb.retention.size=1GB",
+            "--log.format=json",
+        ],
+    );
+    cmd.env_remove("RUST_LOG");
+    let mut server = Daemon::spawn("argus", cmd, port, &dir.path().join("argus.log"));
+    server.wait_ready("/prom/-/ready", Duration::from_secs(60));
+    let flags = server.get("/prom/api/v1/status/flags");
+    assert_eq!(flags.status, 200, "{}", flags.body);
+    let v = body_of(&flags);
+    assert_eq!(
+        v["data"]["web.external-url"],
+        "https://metrics.example.com/prom/"
+    );
+    assert_eq!(v["data"]["web.enable-admin-api"], "true");
+    assert_eq!(v["data"]["log.format"], "json");
+    let runtime = body_of(&server.get("/prom/api/v1/status/runtimeinfo"));
+    assert_eq!(
+        runtime["data"]["storageRetention"], "100y or 1GiB",
+        "{runtime}"
+    );
+    // Nothing outside the prefix but the redirect to it.
+    assert_eq!(server.get("/api/v1/status/flags").status, 404);
+    let root = server.get("/");
+    assert_eq!(root.status, 302);
+    assert_eq!(root.header("location"), Some("/prom"));
+    // Every log line is one JSON object with Prometheus's keys.
+    let log = server.log_text();
+    let mut lines = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for key in ["time", "level", "source", "msg"] {
+            assert!(v.get(key).is_some(), "{key} missing: {line}");
+        }
+        lines += 1;
+    }
+    assert!(lines >= 3, "{log}");
+    assert!(
+        log.contains(r#""msg":"server is ready to receive web requests""#),
+        "{log}"
+    );
+}
+
+#[test]
+fn web_config_files_are_checked_and_tls_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    let web = dir.path().join("web.yml");
+    e2e::write_file(
+        &web,
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+    );
+    let server = e2e::start_argus(
+        dir.path(),
+        "argus",
+        &config,
+        &[&format!("--web.config.file={}", web.display())],
+    );
+    let r = server.get("/-/healthy");
+    assert_eq!(r.header("x-frame-options"), Some("deny"));
+    drop(server);
+
+    for (text, word) in [
+        (
+            "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n",
+            "tls_server_config",
+        ),
+        (
+            "basic_auth_users:\n  admin: $2y$10$abc\n",
+            "basic_auth_users",
+        ),
+        ("tls_server_confg: {}\n", "tls_server_confg"),
+    ] {
+        e2e::write_file(&web, text);
+        let out = std::process::Command::new(argus_tests::argus_bin())
+            .arg("server")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("d2").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--web.config.file={}", web.display()))
+            .output()
+            .expect("run argus");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}: {stderr}");
+        assert!(
+            stderr.contains("web.config.file") && stderr.contains(word),
+            "{text}: {stderr}"
+        );
+    }
 }

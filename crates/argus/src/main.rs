@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+mod logging;
+
 #[derive(Parser)]
 #[command(
     name = "argus",
@@ -15,8 +17,21 @@ use clap::{Args, Parser, Subcommand};
 )]
 struct Cli {
     /// Only log messages of this level or above: debug, info, warn, error.
-    #[arg(long = "log.level", global = true, default_value = "info")]
+    #[arg(
+        long = "log.level",
+        global = true,
+        value_name = "LEVEL",
+        default_value = "info"
+    )]
     log_level: String,
+    /// Output format of log messages: logfmt or json.
+    #[arg(
+        long = "log.format",
+        global = true,
+        value_name = "FORMAT",
+        default_value = "logfmt"
+    )]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,7 +40,7 @@ struct Cli {
 enum Command {
     /// Everything in one process: TSDB, PromQL and the Prometheus HTTP API
     /// (a drop-in for `prometheus`).
-    Server(argus_server::ServerArgs),
+    Server(Box<argus_server::ServerArgs>),
     /// Operator tools.
     Tools {
         #[command(subcommand)]
@@ -100,13 +115,7 @@ struct InspectArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(&cli.log_level, cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -118,7 +127,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Server(args) => server(args, cli.log_level),
+        Command::Server(args) => server(
+            args,
+            argus_server::GlobalFlags {
+                log_level: cli.log_level,
+                log_format: cli.log_format.name().to_string(),
+            },
+        ),
         Command::Tools { tool } => match tool {
             Tool::Import {
                 format: ImportFormat::Openmetrics(args),
@@ -140,12 +155,18 @@ fn promqltest(args: PromqltestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn server(args: argus_server::ServerArgs, log_level: String) -> anyhow::Result<()> {
+fn server(
+    args: Box<argus_server::ServerArgs>,
+    global: argus_server::GlobalFlags,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("argus-server")
         .build()?;
-    let config = argus_server::ServerConfig { args, log_level };
+    let config = argus_server::ServerConfig {
+        args: *args,
+        global,
+    };
     let result = rt.block_on(argus_server::run(config, argus_server::shutdown_signal()));
     // Queries still running past the drain were cancelled; do not wait on
     // them forever.

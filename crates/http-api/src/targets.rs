@@ -98,28 +98,55 @@ struct TargetsJson<'a> {
 /// `globalUrl` replaces a loopback host by the external host.
 #[derive(Debug, Clone, Default)]
 pub struct ExternalHost {
-    /// The host name (without port) other machines reach this one by.
-    pub host: String,
+    /// Scheme of the external URL (`http`, `https`).
+    pub scheme: String,
+    /// Host and port of the external URL, as other machines reach this one.
+    pub authority: String,
     /// This server's own port, as in `--web.listen-address`.
     pub port: String,
 }
 
 impl ExternalHost {
-    /// The machine's host name and the port of `listen_address`.
-    pub fn from_listen_address(listen_address: &str) -> ExternalHost {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    /// The machine's host name, for the default external URL.
+    pub fn hostname() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .or_else(|| std::env::var("HOSTNAME").ok())
-            .unwrap_or_else(|| "localhost".to_string());
+            .unwrap_or_else(|| "localhost".to_string())
+    }
+
+    /// From the external URL (`--web.external-url` or its default) and
+    /// `--web.listen-address`.
+    pub fn new(external_url: &str, listen_address: &str) -> ExternalHost {
+        let (scheme, rest) = external_url
+            .split_once("://")
+            .unwrap_or(("http", external_url));
+        let authority = rest.split('/').next().unwrap_or_default().to_string();
         let port = listen_address
             .rsplit_once(':')
             .map(|(_, p)| p.to_string())
             .unwrap_or_default();
-        ExternalHost { host, port }
+        ExternalHost {
+            scheme: scheme.to_string(),
+            authority,
+            port,
+        }
     }
 
+    /// The machine's host name and the port of `listen_address`.
+    pub fn from_listen_address(listen_address: &str) -> ExternalHost {
+        let port = listen_address.rsplit_once(':').map_or("", |(_, p)| p);
+        ExternalHost::new(
+            &format!("http://{}:{port}", ExternalHost::hostname()),
+            listen_address,
+        )
+    }
+
+    /// As Prometheus's getGlobalURL: a loopback target on this server's
+    /// own port is this server, reached at the external URL; another
+    /// loopback target keeps its port on the external host name.
     fn global_url(&self, scrape_url: &str) -> String {
         let Some((scheme, rest)) = scrape_url.split_once("://") else {
             return scrape_url.to_string();
@@ -129,15 +156,21 @@ impl ExternalHost {
             None => (rest, ""),
         };
         let (host, port) = split_host_port(authority);
-        let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]");
-        if !loopback || self.host.is_empty() {
+        let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1");
+        if !loopback || self.authority.is_empty() {
             return scrape_url.to_string();
         }
-        let authority = match port {
-            Some(p) => format!("{}:{p}", self.host),
-            None => self.host.clone(),
+        let (ext_host, _) = split_host_port(&self.authority);
+        let ext_host = if ext_host.contains(':') {
+            format!("[{ext_host}]")
+        } else {
+            ext_host.to_string()
         };
-        format!("{scheme}://{authority}{path}")
+        match port {
+            Some(p) if p == self.port => format!("{}://{}{path}", self.scheme, self.authority),
+            Some(p) => format!("{scheme}://{ext_host}:{p}{path}"),
+            None => format!("{scheme}://{ext_host}{path}"),
+        }
     }
 }
 
@@ -376,10 +409,7 @@ mod tests {
 
     #[test]
     fn targets_in_prometheus_shape() {
-        let host = ExternalHost {
-            host: "box".into(),
-            port: "9090".into(),
-        };
+        let host = ExternalHost::new("http://box:9090", "0.0.0.0:9090");
         let s = targets_json(&Fixed, &host, &params(&[]));
         let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
         let t = &v["activeTargets"][0];
@@ -401,6 +431,27 @@ mod tests {
         let s = targets_json(&Fixed, &host, &params(&[("scrapePool", "other")]));
         let v: serde_json::Value = serde_json::from_str(&s).unwrap_or_default();
         assert_eq!(v["activeTargets"].as_array().map(Vec::len), Some(0));
+    }
+
+    #[test]
+    fn global_urls_as_prometheus() {
+        let host = ExternalHost::new("https://prom.example.com:443/p", ":9090");
+        for (scrape, want) in [
+            // Ourselves: the external URL's scheme, host and port.
+            (
+                "http://localhost:9090/metrics",
+                "https://prom.example.com:443/metrics",
+            ),
+            // Another local process: the external host, its own port.
+            (
+                "http://127.0.0.1:9100/metrics",
+                "http://prom.example.com:9100/metrics",
+            ),
+            ("http://[::1]:9100/m", "http://prom.example.com:9100/m"),
+            ("http://node:9100/metrics", "http://node:9100/metrics"),
+        ] {
+            assert_eq!(host.global_url(scrape), want, "{scrape}");
+        }
     }
 
     #[test]

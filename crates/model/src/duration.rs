@@ -76,15 +76,20 @@ impl fmt::Display for DisplayMs {
         if ms == 0 {
             return f.write_str("0s");
         }
-        for (u, factor) in [
-            ("y", 31_536_000_000u64),
-            ("w", 604_800_000),
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1_000),
-            ("ms", 1),
+        // As Go's model.Duration: years and weeks only when exact, so 15d
+        // stays 15d and not 2w1d.
+        for (u, factor, exact) in [
+            ("y", 31_536_000_000u64, true),
+            ("w", 604_800_000, true),
+            ("d", 86_400_000, false),
+            ("h", 3_600_000, false),
+            ("m", 60_000, false),
+            ("s", 1_000, false),
+            ("ms", 1, false),
         ] {
+            if exact && !ms.is_multiple_of(factor) {
+                continue;
+            }
             if ms >= factor {
                 write!(f, "{}{}", ms / factor, u)?;
                 ms %= factor;
@@ -97,6 +102,20 @@ impl fmt::Display for DisplayMs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn displays_as_go_model_duration() {
+        for (ms, want) in [
+            (15 * 86_400_000, "15d"),
+            (14 * 86_400_000, "2w"),
+            (365 * 86_400_000, "1y"),
+            (366 * 86_400_000, "366d"),
+            (90_061_001, "1d1h1m1s1ms"),
+            (0, "0s"),
+        ] {
+            assert_eq!(DisplayMs(ms).to_string(), want);
+        }
+    }
 
     #[test]
     fn parses_prometheus_durations() {

@@ -3,10 +3,12 @@
 //! head) through the PromQL engine and the Prometheus HTTP API, with
 //! Prometheus's flags, lifecycle endpoints and graceful shutdown.
 
+mod compat_flags;
 mod flags;
 mod memory;
 mod scrape_status;
 mod tsdb;
+mod web_config;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -39,8 +41,16 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub args: ServerArgs,
-    /// `--log.level` (a global flag of the binary), shown in status/flags.
+    pub global: GlobalFlags,
+}
+
+/// Flags of the binary every role takes, shown in `/api/v1/status/flags`.
+#[derive(Debug, Clone)]
+pub struct GlobalFlags {
+    /// `--log.level`.
     pub log_level: String,
+    /// `--log.format`: `logfmt` or `json`.
+    pub log_format: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +106,7 @@ fn engine_options(f: &flags::Parsed, cfg: &PrometheusConfig) -> EngineOptions {
             .unwrap_or(60_000)
             .max(1),
         max_samples: f.max_samples,
-        delayed_name_removal: false,
+        delayed_name_removal: f.delayed_name_removal,
         max_depth: f.max_depth,
     }
 }
@@ -215,6 +225,15 @@ pub async fn run(
     let f = flags::Parsed::from_args(&cfg.args)?;
     let args = &cfg.args;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting argus server");
+    for d in &f.deprecated {
+        tracing::warn!("{d}");
+    }
+    if !f.ignored.is_empty() {
+        tracing::warn!(
+            flags = %f.ignored.join(" "),
+            "ignoring prometheus flags and features argus does not use"
+        );
+    }
 
     let config_file = args.config_file.clone();
     let config = {
@@ -226,13 +245,13 @@ pub async fn run(
     tracing::info!(file = %config_file.display(), "completed loading of configuration file");
 
     let db_opts = DbOptions {
-        retention_ms: Some(f.retention_ms),
+        block_duration_ms: f.block_duration_ms,
+        retention_ms: f.retention_ms,
         wal: WalOptions {
             fsync: f.wal_fsync,
             ..WalOptions::default()
         },
         external_labels: external_labels(&config),
-        ..DbOptions::default()
     };
     let dir = args.storage_path.clone();
     let db = Arc::new(
@@ -281,17 +300,16 @@ pub async fn run(
             version: env!("CARGO_PKG_VERSION").to_string(),
             ..BuildInfo::default()
         },
-        flags: flags::flag_map(args, &cfg.log_level),
+        flags: flags::flag_map(args, &cfg.global),
         config_yaml: config.original.clone(),
-        storage_retention: argus_model::duration::DisplayMs(f.retention_ms.unsigned_abs())
-            .to_string(),
+        storage_retention: flags::retention_display(&f),
         tsdb: Some(Arc::new(tsdb::DbStatus::new(db.clone()))),
         lifecycle: args
             .enable_lifecycle
             .then(|| lifecycle.clone() as Arc<dyn Lifecycle>),
         registry,
         scrape: Some(Arc::new(scrape_status::ScrapeStatus(scrape.clone()))),
-        external_host: ExternalHost::from_listen_address(&args.listen_address),
+        external_host: ExternalHost::new(&f.external_url, &args.listen_address),
     });
 
     let addr = flags::listen_addr(&args.listen_address);
@@ -318,6 +336,8 @@ pub async fn run(
     }
     let mut app = argus_http_api::router(state.clone());
     app = app.merge(receiver.unwrap_or_else(receiver_disabled));
+    let app = with_route_prefix(app, &f.route_prefix);
+    let app = with_response_headers(app, &f.web_config.headers);
     state.set_ready(true);
     tracing::info!(address = %local, "server is ready to receive web requests");
 
@@ -361,6 +381,52 @@ pub async fn run(
     }
     tracing::info!("tsdb closed; see you next time");
     served
+}
+
+/// Serves `app` under `prefix` (`--web.route-prefix`); `/` redirects
+/// there, as Prometheus.
+fn with_route_prefix(app: axum::Router, prefix: &str) -> axum::Router {
+    if prefix == "/" {
+        return app;
+    }
+    let target = prefix.to_string();
+    axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(move || {
+                let target = target.clone();
+                async move {
+                    (
+                        axum::http::StatusCode::FOUND,
+                        [(axum::http::header::LOCATION, target)],
+                    )
+                }
+            }),
+        )
+        .nest(prefix, app)
+}
+
+/// Adds the `--web.config.file` response headers to every response.
+fn with_response_headers(app: axum::Router, headers: &[(String, String)]) -> axum::Router {
+    let headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
+        .collect();
+    if headers.is_empty() {
+        return app;
+    }
+    let headers = Arc::new(headers);
+    app.layer(axum::middleware::map_response(
+        move |mut resp: axum::response::Response| {
+            let headers = headers.clone();
+            async move {
+                for (k, v) in headers.iter() {
+                    resp.headers_mut().insert(k.clone(), v.clone());
+                }
+                resp
+            }
+        },
+    ))
 }
 
 /// `/api/v1/write` without `--web.enable-remote-write-receiver`: 404 with
