@@ -65,11 +65,27 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/targets/metadata",
             get(targets_metadata).options(preflight),
         )
+        .route(
+            "/api/v1/format_query",
+            get(format_query).post(format_query).options(preflight),
+        )
         // Placeholders until rules exist: empty, well-shaped.
         .route("/api/v1/rules", get(rules).options(preflight))
         .route("/api/v1/alerts", get(alerts).options(preflight))
-        // CORS preflight, as upstream's `OPTIONS /*path`.
-        .route("/api/v1/{*path}", options(preflight))
+        .route(
+            "/api/v1/alertmanagers",
+            get(alertmanagers).options(preflight),
+        )
+        // CORS preflight, as upstream's `OPTIONS /*path`; any other method
+        // on a path the API does not have is a JSON 404.
+        .route(
+            "/api/v1/{*path}",
+            options(preflight).fallback(unknown_api_path),
+        )
+        .route(
+            "/api/v1/status/walreplay",
+            get(status_walreplay).options(preflight),
+        )
         .route(
             "/api/v1/status/config",
             get(status_config).options(preflight),
@@ -84,6 +100,9 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
             get(status_runtimeinfo).options(preflight),
         )
         .route("/api/v1/status/tsdb", get(status_tsdb).options(preflight))
+        .route("/", get(index_page))
+        .route("/graph", get(index_page))
+        .route("/query", get(index_page))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/-/reload", get(lifecycle_get).post(reload).put(reload))
@@ -591,6 +610,56 @@ async fn alerts() -> Response {
     success(r#"{"alerts":[]}"#, &Notes::default())
 }
 
+async fn alertmanagers() -> Response {
+    success(
+        r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#,
+        &Notes::default(),
+    )
+}
+
+async fn unknown_api_path(uri: axum::http::Uri) -> Response {
+    ApiError::new(
+        argus_model::error::ErrorKind::NotFound,
+        format!("unknown API endpoint {}", uri.path()),
+    )
+    .into_response()
+}
+
+/// `/api/v1/format_query`: the expression as Prometheus's `Pretty` prints
+/// it.
+async fn format_query(State(st): St, p: Params) -> Response {
+    let query = p.value("query").to_string();
+    let max_depth = st.engine().options().max_depth;
+    let r = blocking(move || {
+        argus_promql::format_query(&query, max_depth).map_err(|e| ApiError::from_query(&e))
+    })
+    .await;
+    match r {
+        Ok(text) => {
+            let mut data = String::with_capacity(text.len() + 2);
+            crate::response::write_json_str(&mut data, &text);
+            success(&data, &Notes::default())
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `/api/v1/status/walreplay`: the WAL is replayed before the API opens,
+/// so `current` is always `max`.
+async fn status_walreplay(State(st): St) -> Response {
+    let source = st.tsdb.clone();
+    respond(
+        blocking(move || {
+            let (min, max) = source.and_then(|s| s.wal_segments()).unwrap_or((0, 0));
+            Ok(success(
+                &format!(r#"{{"min":{min},"max":{max},"current":{max}}}"#),
+                &Notes::default(),
+            ))
+        })
+        .await,
+    )
+}
+
 fn json_data<T: serde::Serialize>(v: &T) -> Response {
     match serde_json::to_string(v) {
         Ok(s) => success(&s, &Notes::default()),
@@ -703,6 +772,16 @@ async fn malformed_request(headers: axum::http::HeaderMap) -> Response {
     r
 }
 
+async fn index_page(State(st): St) -> Response {
+    let html = crate::page::index_html(&st.page_title, &st.build_info.version, &st.route_prefix);
+    let mut r = (StatusCode::OK, html).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
 async fn healthy() -> Response {
     text(StatusCode::OK, "Argus Server is Healthy.\n")
 }
@@ -754,9 +833,12 @@ async fn quit(State(st): St) -> Response {
     }
 }
 
-async fn metrics(State(st): St) -> Response {
+async fn metrics(State(st): St, headers: axum::http::HeaderMap) -> Response {
+    let format = crate::metrics::ExpositionFormat::negotiate(
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+    );
     let r = blocking(move || {
-        crate::metrics::encode_registry(&st.registry)
+        crate::metrics::encode_registry_as(&st.registry, format)
             .map_err(|e| ApiError::internal(format!("encoding metrics: {e}")))
     })
     .await;
@@ -765,9 +847,7 @@ async fn metrics(State(st): St) -> Response {
             let mut r = (StatusCode::OK, body).into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
+                HeaderValue::from_static(format.content_type()),
             );
             r
         }

@@ -8,6 +8,7 @@
 mod api;
 pub mod conn;
 pub mod metrics;
+pub mod page;
 pub mod params;
 pub mod response;
 pub mod status;
@@ -83,6 +84,10 @@ pub struct ApiOptions {
     pub scrape: Option<Arc<dyn ScrapeStatusSource>>,
     /// How `globalUrl` names local targets.
     pub external_host: ExternalHost,
+    /// `--web.route-prefix`, for links on the page at `/`.
+    pub route_prefix: String,
+    /// `--web.page-title`.
+    pub page_title: String,
 }
 
 struct ConfigState {
@@ -106,6 +111,8 @@ pub struct ApiState {
     registry: Registry,
     scrape: Option<Arc<dyn ScrapeStatusSource>>,
     external_host: ExternalHost,
+    route_prefix: String,
+    page_title: String,
     metrics: ApiMetrics,
     start_time_ms: i64,
     ready: AtomicBool,
@@ -138,6 +145,8 @@ impl ApiState {
             registry,
             scrape: opts.scrape,
             external_host: opts.external_host,
+            route_prefix: opts.route_prefix,
+            page_title: opts.page_title,
             metrics,
             start_time_ms: now,
             ready: AtomicBool::new(false),

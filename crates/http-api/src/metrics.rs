@@ -262,9 +262,200 @@ pub fn encode_registry(registry: &Registry) -> Result<String, std::fmt::Error> {
     Ok(out)
 }
 
+/// The exposition format a `/metrics` client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpositionFormat {
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`, the default (as client_golang's).
+    Text,
+}
+
+impl ExpositionFormat {
+    /// As client_golang's `expfmt.Negotiate`: the acceptable type with the
+    /// highest quality that can be served; protobuf is not, so it falls
+    /// through to the next, and to text.
+    pub fn negotiate(accept: Option<&str>) -> ExpositionFormat {
+        let Some(accept) = accept else {
+            return ExpositionFormat::Text;
+        };
+        let mut offers: Vec<(f64, usize, ExpositionFormat)> = Vec::new();
+        for (i, part) in accept.split(',').enumerate() {
+            let mut params = part.split(';').map(str::trim);
+            let media = params.next().unwrap_or("").to_ascii_lowercase();
+            let mut q = 1.0;
+            for p in params {
+                if let Some(v) = p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")) {
+                    q = v.trim().parse().unwrap_or(0.0);
+                }
+            }
+            let format = match media.as_str() {
+                "application/openmetrics-text" => ExpositionFormat::OpenMetrics,
+                "text/plain" | "text/*" | "*/*" => ExpositionFormat::Text,
+                _ => continue,
+            };
+            if q > 0.0 {
+                offers.push((q, i, format));
+            }
+        }
+        offers.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        offers
+            .first()
+            .map_or(ExpositionFormat::Text, |(_, _, f)| *f)
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExpositionFormat::OpenMetrics => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            }
+            ExpositionFormat::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// The registry in `format`.
+pub fn encode_registry_as(
+    registry: &Registry,
+    format: ExpositionFormat,
+) -> Result<String, std::fmt::Error> {
+    let om = encode_registry(registry)?;
+    Ok(match format {
+        ExpositionFormat::OpenMetrics => om,
+        ExpositionFormat::Text => openmetrics_to_text(&om),
+    })
+}
+
+/// Rewrites OpenMetrics text as written by our encoder into the Prometheus
+/// text format 0.0.4, as client_golang writes it: counters are named with
+/// their `_total` sample name, `_created` samples, `# UNIT`, exemplars and
+/// `# EOF` go, info and stateset families become gauges, HELP text keeps
+/// only the `\\` and `\n` escapes.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    // The current family: its name and OpenMetrics type.
+    let mut family = String::new();
+    let mut kind = String::new();
+    let mut help: Option<String> = None;
+    for line in om.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            family = name.to_string();
+            kind.clear();
+            help = Some(text.replace("\\\"", "\""));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, t) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            if name != family {
+                help = None;
+            }
+            family = name.to_string();
+            kind = t.to_string();
+            let (text_name, text_type) = match t {
+                "counter" if !name.ends_with("_total") => (format!("{name}_total"), "counter"),
+                "counter" => (name.to_string(), "counter"),
+                "info" => (format!("{name}_info"), "gauge"),
+                "stateset" | "gauge" => (name.to_string(), "gauge"),
+                "histogram" | "gaugehistogram" => (name.to_string(), "histogram"),
+                "summary" => (name.to_string(), "summary"),
+                _ => (name.to_string(), "untyped"),
+            };
+            if let Some(h) = help.take() {
+                out.push_str("# HELP ");
+                out.push_str(&text_name);
+                out.push(' ');
+                out.push_str(&h);
+                out.push('\n');
+            }
+            out.push_str("# TYPE ");
+            out.push_str(&text_name);
+            out.push(' ');
+            out.push_str(text_type);
+            out.push('\n');
+            continue;
+        }
+        if line.starts_with('#') {
+            // `# UNIT`, `# EOF` and comments.
+            continue;
+        }
+        let sample = strip_exemplar(line);
+        let name_end = sample.find(['{', ' ']).unwrap_or(sample.len());
+        let name = &sample[..name_end];
+        if name.ends_with("_created")
+            && matches!(
+                kind.as_str(),
+                "counter" | "histogram" | "summary" | "gaugehistogram"
+            )
+        {
+            continue;
+        }
+        out.push_str(sample);
+        out.push('\n');
+    }
+    out
+}
+
+/// A sample line without its ` # {...} value` exemplar.
+fn strip_exemplar(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let mut in_quotes = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_quotes => i += 1,
+            b'"' => in_quotes = !in_quotes,
+            b'#' if !in_quotes && i > 0 && bytes[i - 1] == b' ' => {
+                return line[..i].trim_end();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openmetrics_becomes_text_0_0_4() {
+        let om = "# HELP reqs Requests \\\"all\\\".\n# TYPE reqs counter\nreqs_total{code=\"200\"} 3 # {trace=\"a\"} 1\nreqs_created{code=\"200\"} 1.7e9\n# HELP build Build.\n# TYPE build info\nbuild_info{v=\"1 # 2\"} 1\n# HELP up Up.\n# TYPE up gauge\n# UNIT up seconds\nup 1\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_text(om),
+            "# HELP reqs_total Requests \"all\".\n# TYPE reqs_total counter\nreqs_total{code=\"200\"} 3\n# HELP build_info Build.\n# TYPE build_info gauge\nbuild_info{v=\"1 # 2\"} 1\n# HELP up Up.\n# TYPE up gauge\nup 1\n"
+        );
+    }
+
+    #[test]
+    fn negotiation_as_client_golang() {
+        use ExpositionFormat::*;
+        for (accept, want) in [
+            (None, Text),
+            (Some("text/plain;version=0.0.4"), Text),
+            (Some("*/*"), Text),
+            (
+                Some("application/openmetrics-text;version=1.0.0"),
+                OpenMetrics,
+            ),
+            (
+                Some(
+                    "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.9",
+                ),
+                Text,
+            ),
+            (
+                Some(
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,application/openmetrics-text;version=1.0.0;q=0.6,text/plain;q=0.1",
+                ),
+                OpenMetrics,
+            ),
+            (Some("application/json"), Text),
+        ] {
+            assert_eq!(ExpositionFormat::negotiate(accept), want, "{accept:?}");
+        }
+    }
 
     #[test]
     fn encodes_own_and_process_metrics() {

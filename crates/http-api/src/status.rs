@@ -109,6 +109,10 @@ pub trait TsdbStatusSource: Send + Sync {
     /// Head statistics with the top `limit` entries of each list. Called on
     /// a blocking thread.
     fn tsdb_status(&self, limit: usize) -> TsdbStatus;
+    /// The first and last WAL segment, for `/api/v1/status/walreplay`.
+    fn wal_segments(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 fn top(map: HashMap<String, u64>, limit: usize) -> Vec<TsdbStat> {

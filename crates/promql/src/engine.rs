@@ -272,6 +272,15 @@ pub(crate) fn parse_bounded(query: &str, max_depth: usize) -> Result<ParsedExpr,
     })
 }
 
+/// `/api/v1/format_query`: the expression printed as Prometheus's
+/// `Expr.Pretty(0)` prints it, after the same checks as a query.
+pub fn format_query(query: &str, max_depth: usize) -> Result<String, QueryError> {
+    let expr = parse_bounded(query, max_depth)?;
+    let depth = crate::depth::check_depth(query, max_depth)?;
+    let stack = 1024 * 1024 + depth * 32 * 1024;
+    Ok(stacker::maybe_grow(stack, stack, || expr.prettify()))
+}
+
 /// A parsed expression that is taken apart iteratively when dropped: the
 /// parser's own `Drop` recurses once per level.
 pub(crate) struct ParsedExpr(pub Expr);

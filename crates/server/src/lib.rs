@@ -310,6 +310,8 @@ pub async fn run(
         registry,
         scrape: Some(Arc::new(scrape_status::ScrapeStatus(scrape.clone()))),
         external_host: ExternalHost::new(&f.external_url, &args.listen_address),
+        route_prefix: f.route_prefix.clone(),
+        page_title: args.page_title.clone(),
     });
 
     let addr = flags::listen_addr(&args.listen_address);
@@ -389,20 +391,21 @@ fn with_route_prefix(app: axum::Router, prefix: &str) -> axum::Router {
     if prefix == "/" {
         return app;
     }
-    let target = prefix.to_string();
+    let redirect = |target: String| {
+        axum::routing::get(move || {
+            let target = target.clone();
+            async move {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, target)],
+                )
+            }
+        })
+    };
+    // The nested router answers `{prefix}` itself but not `{prefix}/`.
     axum::Router::new()
-        .route(
-            "/",
-            axum::routing::get(move || {
-                let target = target.clone();
-                async move {
-                    (
-                        axum::http::StatusCode::FOUND,
-                        [(axum::http::header::LOCATION, target)],
-                    )
-                }
-            }),
-        )
+        .route("/", redirect(prefix.to_string()))
+        .route(&format!("{prefix}/"), redirect(prefix.to_string()))
         .nest(prefix, app)
 }
 

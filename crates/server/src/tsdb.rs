@@ -39,6 +39,11 @@ impl TsdbStatusSource for DbStatus {
             limit,
         )
     }
+
+    fn wal_segments(&self) -> Option<(u64, u64)> {
+        let segments = argus_tsdb::wal::list_segments(self.db.wal().dir()).ok()?;
+        Some((*segments.first()?, *segments.last()?))
+    }
 }
 
 /// `argus_tsdb_*` metrics read from the database on each scrape.

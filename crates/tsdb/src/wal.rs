@@ -193,7 +193,7 @@ pub(crate) fn segment_name(i: u64) -> String {
 }
 
 /// Segment indexes present in `dir`, ascending.
-pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir)? {
         let e = e?;
