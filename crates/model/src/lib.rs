@@ -8,9 +8,11 @@
 //!   interface (`Appendable`) between storage and its users.
 //! - [`error`]: error kinds and their HTTP and gRPC mapping.
 //! - [`cancel`]: the cancellation token a request carries.
-//! - [`strconv`], [`duration`], [`varint`]: Go's float syntax, Prometheus
-//!   durations and Go varints, one implementation each for the workspace.
+//! - [`strconv`], [`duration`], [`bytesize`], [`varint`]: Go's float
+//!   syntax, Prometheus durations and byte sizes, and Go varints, one
+//!   implementation each for the workspace.
 
+pub mod bytesize;
 pub mod cancel;
 pub mod chunk;
 pub mod duration;
