@@ -72,6 +72,7 @@ fn sigkill_loses_no_acknowledged_sample() {
             DbOptions {
                 block_duration_ms: BLOCK_MS,
                 retention_ms: None,
+                retention_bytes: None,
                 ..Default::default()
             },
         )

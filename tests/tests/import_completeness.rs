@@ -41,6 +41,7 @@ fn six_hours_import_and_read_back_exactly() {
         &out,
         DbOptions {
             retention_ms: None,
+            retention_bytes: None,
             ..Default::default()
         },
     )

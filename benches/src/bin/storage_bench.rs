@@ -94,6 +94,7 @@ fn bench_db(dir: &Path) -> Db {
         dir,
         DbOptions {
             retention_ms: None,
+            retention_bytes: None,
             wal: WalOptions {
                 fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
                 ..Default::default()

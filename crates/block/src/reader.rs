@@ -280,6 +280,27 @@ impl BlockReader {
         self.chunks_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The labels of every series, by row (sorted).
+    pub fn series_labels(&self) -> &[Labels] {
+        &self.labels
+    }
+
+    /// The row of the series with exactly these labels.
+    pub fn find_series(&self, labels: &Labels) -> Option<usize> {
+        self.labels.binary_search(labels).ok()
+    }
+
+    /// The first and last sample time of the series in `row`.
+    pub fn series_time_range(&self, row: usize) -> Option<(i64, i64)> {
+        Some((*self.row_min.get(row)?, *self.row_max.get(row)?))
+    }
+
+    /// Rows of the series matching every matcher with samples in
+    /// `[mint, maxt]`, ascending.
+    pub fn matching_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
+        self.matching_rows(matchers, mint, maxt)
+    }
+
     /// Rows of series that may match (a superset; `matches_all` decides).
     fn candidates(&self, matchers: &[Matcher]) -> Vec<u32> {
         let mut ordered: Vec<&Matcher> = matchers.iter().filter(|m| !m.matches_empty()).collect();

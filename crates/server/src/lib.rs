@@ -34,6 +34,9 @@ pub use flags::ServerArgs;
 
 /// How often the head is checked for ranges ready to be sealed into blocks.
 const HEAD_SEAL_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the storage directory is scanned for blocks added while the
+/// server runs (`argus tools import` into it).
+const BLOCK_RELOAD_INTERVAL: Duration = Duration::from_secs(15);
 /// How long in-flight requests get to finish after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -326,6 +329,7 @@ pub async fn run(
     // Background work: sealing the head into blocks and SIGHUP reloads.
     let (stop_tx, stop_rx) = watch::channel(false);
     let sealer = tokio::spawn(head_seal_loop(db.clone(), stop_rx.clone()));
+    let reloader = tokio::spawn(block_reload_loop(db.clone(), stop_rx.clone()));
     let hup = tokio::spawn(sighup_loop(state.clone(), lifecycle.clone(), stop_rx));
 
     // Shutdown: the caller's signal or /-/quit.
@@ -374,6 +378,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = hup.await;
     let _ = sealer.await;
+    let _ = reloader.await;
     let db2 = db.clone();
     let synced = tokio::task::spawn_blocking(move || db2.sync())
         .await
@@ -463,6 +468,40 @@ async fn head_seal_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "sealing the head failed"),
             Err(e) => tracing::error!(error = %e, "head sealing task failed"),
+        }
+    }
+}
+
+/// Loads blocks that appeared in the storage directory, then applies
+/// retention to them (a backfill may be past it, or over the size limit).
+async fn block_reload_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(BLOCK_RELOAD_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let db = db.clone();
+        let reloaded = tokio::task::spawn_blocking(move || {
+            let loaded = db.reload_blocks()?;
+            if !loaded.is_empty() {
+                db.apply_retention()?;
+            }
+            Ok::<_, TsdbError>(loaded)
+        })
+        .await;
+        match reloaded {
+            Ok(Ok(loaded)) if !loaded.is_empty() => {
+                tracing::info!(
+                    blocks = loaded.len(),
+                    "loaded new blocks from the storage directory"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "reloading blocks failed"),
+            Err(e) => tracing::error!(error = %e, "block reload task failed"),
         }
     }
 }

@@ -6,7 +6,9 @@
 //! into XOR chunks as they stream by (the format keeps a series' samples
 //! together and in time order), so memory is the compressed size of the data.
 //! Blocks are written into a staging directory and moved into place at the
-//! end.
+//! end, each by one rename of a complete block directory, so importing into
+//! the storage directory of a running server is safe: the server loads the
+//! new blocks on its next reload (every 15 s), and never sees a partial one.
 
 use std::collections::HashMap;
 use std::fs;
@@ -40,6 +42,44 @@ pub enum ImportError {
     Input { path: PathBuf, message: String },
     #[error("writing blocks into {path}: {message}")]
     Write { path: PathBuf, message: String },
+}
+
+/// 5000-01-01T00:00:00Z in milliseconds: a timestamp this late is a unit
+/// mistake, not data (a millisecond timestamp read as seconds lands around
+/// the year 55000).
+const MAX_TIMESTAMP_MS: i64 = 95_617_584_000_000;
+
+/// Why a sample timestamp cannot be meant: the hint for the refusal.
+fn implausible_timestamp(t_ms: i64) -> Option<String> {
+    if t_ms == i64::MIN {
+        // What the parser gives for seconds too large for milliseconds.
+        return Some(
+            "timestamp is out of range: OpenMetrics timestamps are in seconds since the epoch \
+             (is it in nanoseconds? divide it by 1000000000)"
+                .to_string(),
+        );
+    }
+    if t_ms < MAX_TIMESTAMP_MS {
+        return None;
+    }
+    let secs = t_ms / 1000;
+    let shown = match t_ms % 1000 {
+        0 => secs.to_string(),
+        ms => format!("{secs}.{ms:03}").trim_end_matches('0').to_string(),
+    };
+    let stamp = argus_model::time::format_rfc3339(t_ms);
+    let year = stamp.split('-').next().unwrap_or(&stamp);
+    let (unit, by) = if secs >= 100_000_000_000_000_000 {
+        ("nanoseconds", "1000000000")
+    } else if secs >= 100_000_000_000_000 {
+        ("microseconds", "1000000")
+    } else {
+        ("milliseconds", "1000")
+    };
+    Some(format!(
+        "timestamp {shown} is in the year {year}: OpenMetrics timestamps are in seconds, \
+         and this looks like {unit}; divide it by {by}"
+    ))
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +204,9 @@ fn parse(data: &[u8], path: &Path, opts: &ImportOptions) -> Result<Vec<SeriesBuf
                 "sample has no timestamp; backfilled samples need one".to_string(),
             ));
         };
+        if let Some(why) = implausible_timestamp(t) {
+            return Err(perr(s.line, why));
+        }
         let idx = match index.get(s.series) {
             Some(&i) => i,
             None => {
@@ -259,6 +302,10 @@ fn write_blocks(
                 fs::rename(staging.join(&id), out_dir.join(&id))
                     .map_err(|e| format!("moving block {id}: {e}"))?;
             }
+            // The renames are durable before we say the blocks exist.
+            fs::File::open(out_dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| format!("syncing the directory: {e}"))?;
             Ok(metas)
         })
         .map_err(werr);
@@ -378,6 +425,59 @@ impl Progress {
                 "import: parsed {samples} samples in {:.2}s; writing blocks",
                 self.started.elapsed().as_secs_f64()
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import(text: &str) -> (tempfile::TempDir, Result<ImportSummary, ImportError>) {
+        let d = tempfile::tempdir().expect("tempdir");
+        let input = d.path().join("in.om");
+        fs::write(&input, text).expect("write input");
+        let out = d.path().join("data");
+        let r = import_openmetrics(&input, &out, &ImportOptions::default());
+        (d, r)
+    }
+
+    #[test]
+    fn refuses_millisecond_timestamps_with_a_hint() {
+        let (d, r) = import("# TYPE up gauge\nup 1 1700000000\nup 1 1700000000000\n# EOF\n");
+        let msg = r.expect_err("refused").to_string();
+        assert!(
+            msg.ends_with(
+                ":3: timestamp 1700000000000 is in the year 55840: OpenMetrics timestamps are in \
+             seconds, and this looks like milliseconds; divide it by 1000"
+            ),
+            "{msg}"
+        );
+        assert!(!d.path().join("data").exists());
+        let (_d, r) = import("up 1 1700000000000000.5\n# EOF\n");
+        let msg = r.expect_err("refused").to_string();
+        assert!(msg.contains("microseconds; divide it by 1000000"), "{msg}");
+        let (_d, r) = import("up 1 1700000000000000000000\n# EOF\n");
+        let msg = r.expect_err("refused").to_string();
+        assert!(msg.contains(":1: timestamp is out of range"), "{msg}");
+    }
+
+    #[test]
+    fn writes_complete_blocks_only_into_the_output_directory() {
+        let (d, r) = import("up 1 1700000000\nup 2 1700007300.5\n# EOF\n");
+        let summary = r.expect("import");
+        assert_eq!(summary.blocks.len(), 2);
+        let out = d.path().join("data");
+        let mut names: Vec<String> = fs::read_dir(&out)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = summary.blocks.iter().map(|b| b.ulid.to_string()).collect();
+        want.sort();
+        assert_eq!(names, want);
+        for id in &want {
+            assert!(out.join(id).join(argus_block::META_FILE).exists());
         }
     }
 }

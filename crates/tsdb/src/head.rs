@@ -19,6 +19,9 @@ use argus_model::storage::{
 use argus_model::{Labels, Matcher, Queryable, XorAppender};
 use parking_lot::{Mutex, RwLock};
 
+use crate::tombstones::{Intervals, filter_chunks};
+use crate::wal::Stone;
+
 const SHARDS: usize = 128;
 
 pub use argus_model::storage::AppendError;
@@ -30,6 +33,8 @@ pub(crate) struct SeriesData {
     /// Last appended sample; `i64::MIN` when none.
     last_t: i64,
     last_v: f64,
+    /// Deleted intervals: hidden from reads, left out of sealed blocks.
+    deleted: Intervals,
 }
 
 #[derive(Debug)]
@@ -65,7 +70,17 @@ impl SeriesData {
             open: None,
             last_t: i64::MIN,
             last_v: 0.0,
+            deleted: Intervals::default(),
         }
+    }
+
+    /// The first and last sample time held, if any.
+    fn time_range(&self) -> Option<(i64, i64)> {
+        let first = match self.closed.first() {
+            Some(c) => c.min_t,
+            None => self.open.as_ref()?.min_t,
+        };
+        Some((first, self.last_t))
     }
 
     fn check(&self, t: i64, v: f64) -> Result<Check, AppendError> {
@@ -114,6 +129,9 @@ impl SeriesData {
     }
 
     fn has_chunks_in(&self, mint: i64, maxt: i64) -> bool {
+        if !self.deleted.is_empty() {
+            return !self.chunks_in(mint, maxt).is_empty();
+        }
         self.closed
             .iter()
             .any(|c| c.max_t >= mint && c.min_t <= maxt)
@@ -127,6 +145,7 @@ impl SeriesData {
         self.closed.len() + usize::from(self.open.is_some())
     }
 
+    /// The chunks overlapping `[mint, maxt]`, without deleted samples.
     fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkData> {
         let mut out: Vec<ChunkData> = self
             .closed
@@ -140,11 +159,15 @@ impl SeriesData {
         {
             out.push(o.to_chunk());
         }
+        if !self.deleted.is_empty() {
+            out = filter_chunks(out, &self.deleted, mint, maxt);
+        }
         out
     }
 
     /// Drops chunks entirely before `mint`; true if nothing is left.
     fn truncate(&mut self, mint: i64) -> bool {
+        self.deleted.trim_before(mint);
         self.closed.retain(|c| c.max_t >= mint);
         if self.open.as_ref().is_some_and(|o| o.app.last_t() < mint) {
             self.open = None;
@@ -676,6 +699,50 @@ impl Head {
         count
     }
 
+    /// The deletions `[mint, maxt]` makes in the series matching
+    /// `matchers`, each clamped to the samples the series holds now (as
+    /// Prometheus does, so samples appended later are not hidden). Nothing is
+    /// applied: log them, then [`Head::apply_tombstones`].
+    pub(crate) fn tombstones_for(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Stone> {
+        if !self.overlaps(mint, maxt) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for s in self.matching(matchers) {
+            let Some((first, last)) = s.data.lock().time_range() else {
+                continue;
+            };
+            let (lo, hi) = (mint.max(first), maxt.min(last));
+            if lo <= hi {
+                out.push(Stone {
+                    series: s.id,
+                    min_t: lo,
+                    max_t: hi,
+                });
+            }
+        }
+        out.sort_by_key(|s| s.series);
+        out
+    }
+
+    /// Hides the stones' intervals of their series from reads and sealing;
+    /// returns the number of stones whose series is in the head.
+    pub(crate) fn apply_tombstones(&self, stones: &[Stone]) -> usize {
+        let mut n = 0;
+        for st in stones {
+            if let Some(s) = self.by_id(st.series) {
+                s.data.lock().deleted.add(st.min_t, st.max_t);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Adds a deleted interval to one series (WAL replay).
+    pub(crate) fn add_tombstone(s: &MemSeries, min_t: i64, max_t: i64) {
+        s.data.lock().deleted.add(min_t, max_t);
+    }
+
     /// Whether a series with this id is in the head.
     pub fn contains_id(&self, id: u64) -> bool {
         self.shard_of_id(id).read().by_id.contains_key(&id)
@@ -815,6 +882,49 @@ mod tests {
                 .expect("values"),
             vec!["up"]
         );
+    }
+
+    #[test]
+    fn tombstones_hide_samples_and_clamp_to_existing_data() {
+        let h = Head::new(1000);
+        let (a, _) = h.get_or_create(&lbl("a", "x"));
+        let (b, _) = h.get_or_create(&lbl("b", "x"));
+        for t in 0..300 {
+            h.store(&a, t, 1.0);
+            h.store(&b, t, 1.0);
+        }
+        let m = Matcher::new(MatchType::Equal, "__name__", "a").expect("matcher");
+        let stones = h.tombstones_for(std::slice::from_ref(&m), 100, i64::MAX);
+        assert_eq!(
+            stones,
+            vec![Stone {
+                series: a.id,
+                min_t: 100,
+                max_t: 299
+            }]
+        );
+        assert_eq!(h.apply_tombstones(&stones), 1);
+        // Appended after the delete: visible.
+        h.store(&a, 300, 2.0);
+        let sel = h.select_all(&[m], 0, 1000).expect("select");
+        let ts: Vec<i64> = sel[0]
+            .decode(0, 1000)
+            .expect("decode")
+            .iter()
+            .map(|s| s.t)
+            .collect();
+        let want: Vec<i64> = (0..100).chain([300]).collect();
+        assert_eq!(ts, want);
+        // A series with nothing left in the range is not selected.
+        assert_eq!(h.select_all(&[], 150, 250).expect("select").len(), 1);
+        let block = h.block_contents(0, 1000);
+        assert_eq!(block.len(), 2);
+        let n: usize = block[0]
+            .chunks
+            .iter()
+            .map(|c| argus_model::chunk::header_num_samples(&c.bytes))
+            .sum();
+        assert_eq!(n, 101);
     }
 
     #[test]

@@ -3,11 +3,16 @@
 
 pub mod db;
 pub mod head;
+pub mod tombstones;
 pub mod wal;
 pub mod wal_watch;
 
-pub use db::{CommitStats, Db, DbAppender, DbOptions, OpenStats, TsdbError};
+pub use db::{
+    CleanedBlock, CommitStats, Db, DbAppender, DbOptions, OpenStats, SNAPSHOTS_DIR, Snapshot,
+    TsdbError,
+};
 pub use head::{AppendError, Head};
+pub use tombstones::{Interval, Intervals};
 pub use wal::{FsyncPolicy, InvalidFsyncPolicy, WalOptions};
 
 #[cfg(test)]

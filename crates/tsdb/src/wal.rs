@@ -25,6 +25,7 @@ const HEADER_LEN: usize = 9;
 const MAX_RECORD: usize = 256 << 20;
 const TYPE_SERIES: u8 = 1;
 const TYPE_SAMPLES: u8 = 2;
+const TYPE_TOMBSTONES: u8 = 3;
 const CHECKPOINT_PREFIX: &str = "checkpoint.";
 
 /// When the WAL is flushed to stable storage.
@@ -78,11 +79,22 @@ pub struct RefSample {
     pub v: f64,
 }
 
+/// A deleted time range `[min_t, max_t]` (inclusive) of one series: a
+/// series id in the WAL, a row of `series.parquet` in a block's
+/// `tombstones` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stone {
+    pub series: u64,
+    pub min_t: i64,
+    pub max_t: i64,
+}
+
 /// A decoded WAL record.
 #[derive(Debug, Clone)]
 pub enum Record {
     Series(Vec<(u64, Labels)>),
     Samples(Vec<RefSample>),
+    Tombstones(Vec<Stone>),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -152,6 +164,16 @@ pub fn encode_samples(out: &mut Vec<u8>, samples: &[RefSample]) {
     }
 }
 
+/// Encodes a tombstones record payload (without framing).
+pub fn encode_tombstones(out: &mut Vec<u8>, stones: &[Stone]) {
+    out.push(TYPE_TOMBSTONES);
+    for s in stones {
+        put_uvarint(out, s.series);
+        put_varint(out, s.min_t);
+        put_varint(out, s.max_t);
+    }
+}
+
 fn decode_record(body: &[u8]) -> Option<Record> {
     let (&kind, rest) = body.split_first()?;
     let mut d = Decoder { b: rest, pos: 0 };
@@ -177,12 +199,26 @@ fn decode_record(body: &[u8]) -> Option<Record> {
             }
             Some(Record::Samples(out))
         }
+        TYPE_TOMBSTONES => {
+            let mut out = Vec::new();
+            while !d.done() {
+                let series = d.uvarint()?;
+                let min_t = d.varint()?;
+                let max_t = d.varint()?;
+                out.push(Stone {
+                    series,
+                    min_t,
+                    max_t,
+                });
+            }
+            Some(Record::Tombstones(out))
+        }
         _ => None,
     }
 }
 
 /// Appends the frame for an encoded record body (type byte + payload).
-fn frame(out: &mut Vec<u8>, body: &[u8]) {
+pub(crate) fn frame(out: &mut Vec<u8>, body: &[u8]) {
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
     out.extend_from_slice(body);
@@ -486,8 +522,8 @@ impl Wal {
 
     /// Folds every segment up to and including `upto` (and any older
     /// checkpoint) into `checkpoint.<upto>`, keeping series for which `keep`
-    /// holds and their samples at or after `mint`, then deletes what it
-    /// replaced.
+    /// holds, their samples at or after `mint` and their tombstones ending
+    /// at or after `mint`, then deletes what it replaced.
     pub fn checkpoint(
         &self,
         upto: u64,
@@ -531,6 +567,17 @@ impl Wal {
                         return;
                     }
                     encode_samples(&mut body, &kept);
+                }
+                Record::Tombstones(s) => {
+                    let kept: Vec<Stone> = s
+                        .into_iter()
+                        .filter(|x| x.max_t >= mint && keep(x.series))
+                        .collect();
+                    stats.tombstones += kept.len() as u64;
+                    if kept.is_empty() {
+                        return;
+                    }
+                    encode_tombstones(&mut body, &kept);
                 }
             }
             framed.clear();
@@ -606,6 +653,7 @@ pub struct CheckpointStats {
     pub segments: usize,
     pub series: u64,
     pub samples: u64,
+    pub tombstones: u64,
 }
 
 impl Drop for Wal {
@@ -678,6 +726,7 @@ mod tests {
         let stats = replay(dir, &mut |r| match r {
             Record::Series(s) => series.extend(s.into_iter().map(|x| x.0)),
             Record::Samples(s) => samples.extend(s),
+            Record::Tombstones(_) => {}
         })
         .expect("replay");
         (series, samples, stats)
@@ -776,6 +825,50 @@ mod tests {
             })
             .count();
         assert_eq!(cps, 1);
+    }
+
+    #[test]
+    fn tombstones_round_trip_and_checkpoint_keeps_live_recent_ones() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let wal = Wal::open(d.path(), WalOptions::default()).expect("open");
+        write_some(&wal, 0, 3);
+        let stones = [
+            Stone {
+                series: 0,
+                min_t: -5,
+                max_t: 500,
+            },
+            Stone {
+                series: 1,
+                min_t: 100,
+                max_t: i64::MAX,
+            },
+            Stone {
+                series: 2,
+                min_t: 0,
+                max_t: 10,
+            },
+        ];
+        let mut body = Vec::new();
+        encode_tombstones(&mut body, &stones);
+        wal.log(&[&body]).expect("log");
+        let read = |dir: &Path| {
+            let mut out = Vec::new();
+            replay(dir, &mut |r| {
+                if let Record::Tombstones(s) = r {
+                    out.extend(s);
+                }
+            })
+            .expect("replay");
+            out
+        };
+        assert_eq!(read(d.path()), stones.to_vec());
+        let upto = wal.rotate().expect("rotate");
+        // Series 2 is gone; series 0's stone ends before the new minimum.
+        let st = wal.checkpoint(upto, &|r| r != 2, 1000).expect("checkpoint");
+        assert_eq!(st.tombstones, 1);
+        drop(wal);
+        assert_eq!(read(d.path()), vec![stones[1]]);
     }
 
     #[test]

@@ -247,7 +247,8 @@ impl<C: WalConsumer> WalWatcher<C> {
                     return Err(Halt::Stopped);
                 }
             }
-            Record::Samples(_) => {}
+            // Deletions are not forwarded: remote write has no way to say them.
+            Record::Samples(_) | Record::Tombstones(_) => {}
         }
         Ok(())
     }

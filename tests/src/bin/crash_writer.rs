@@ -26,6 +26,7 @@ fn main() {
         DbOptions {
             block_duration_ms: block,
             retention_ms: None,
+            retention_bytes: None,
             wal: WalOptions {
                 segment_size: 256 << 10,
                 fsync: FsyncPolicy::Always,
