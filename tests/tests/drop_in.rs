@@ -276,3 +276,301 @@ fn web_config_files_are_checked_and_tls_is_refused_by_name() {
         );
     }
 }
+
+/// Start of the backfilled data (Unix seconds, a 2h boundary).
+const T0: i64 = 1_699_999_200;
+
+/// `series` gauges sampled every 15s for `hours` hours from [`T0`].
+fn backfill_text(metric: &str, series: usize, hours: i64) -> String {
+    let mut s = format!("# TYPE {metric} gauge\n");
+    for i in 0..series {
+        for k in 0..hours * 240 {
+            s.push_str(&format!(
+                "{metric}{{i=\"{i}\"}} {} {}\n",
+                k % 97,
+                T0 + k * 15
+            ));
+        }
+    }
+    s.push_str("# EOF\n");
+    s
+}
+
+fn import(dir: &std::path::Path, text: &str, into: &std::path::Path) {
+    let file = dir.join(format!("import-{}.om", std::process::id()));
+    e2e::write_file(&file, text);
+    let mut cmd = std::process::Command::new(argus_tests::argus_bin());
+    cmd.args(["tools", "import", "openmetrics", "--quiet"])
+        .arg(&file)
+        .arg(into);
+    argus_tests::differential::run_backfill(cmd, "argus tools import")
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Block directories (named by ULID) in a storage directory, oldest first,
+/// with their sizes.
+fn blocks_on_disk(data: &std::path::Path) -> Vec<(String, u64)> {
+    fn size(p: &std::path::Path) -> u64 {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| match e.metadata() {
+                        Ok(m) if m.is_dir() => size(&e.path()),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    let mut out: Vec<(String, u64)> = std::fs::read_dir(data)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().join("meta.json").is_file())
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        size(&e.path()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // ULIDs of imported blocks sort by creation, not data time: read it.
+    out.sort_by_key(|(id, _)| {
+        let meta = std::fs::read_to_string(data.join(id).join("meta.json")).unwrap_or_default();
+        let v: Value = serde_json::from_str(&meta).unwrap_or_default();
+        v["minTime"].as_i64().unwrap_or(0)
+    });
+    out
+}
+
+#[test]
+fn retention_size_deletes_the_oldest_blocks_over_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("argus-data");
+    import(dir.path(), &backfill_text("load", 40, 12), &data);
+    let before = blocks_on_disk(&data);
+    assert_eq!(before.len(), 6, "{before:?}");
+    // Room for the newest three blocks and half of another: the WAL of a
+    // server that scrapes nothing stays empty.
+    let smallest = before.iter().map(|(_, b)| *b).min().unwrap_or(0);
+    let limit: u64 = before[3..].iter().map(|(_, b)| b).sum::<u64>() + smallest / 2;
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    let port = argus_tests::differential::free_port();
+    let mut cmd = std::process::Command::new(argus_tests::argus_bin());
+    cmd.arg("server")
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.retention.size={limit}B"));
+    let mut server = Daemon::spawn("argus", cmd, port, &dir.path().join("argus.log"));
+    server.wait_ready("/-/ready", Duration::from_secs(60));
+    let kept = e2e::wait_for("size retention", Duration::from_secs(30), || {
+        let now = blocks_on_disk(&data);
+        (now.len() == 3)
+            .then_some(now.clone())
+            .ok_or_else(|| format!("{now:?}"))
+    });
+    let kept_ids: Vec<&String> = kept.iter().map(|(id, _)| id).collect();
+    let newest: Vec<&String> = before[3..].iter().map(|(id, _)| id).collect();
+    assert_eq!(kept_ids, newest, "the oldest blocks go first");
+    // The deleted range is gone from queries; the kept one answers.
+    let at = |t: i64| server.instant("count(load)", Some(t as f64));
+    assert!(at(T0 + 3600).is_empty());
+    assert_eq!(at(T0 + 11 * 3600).first().map(|(_, v)| *v), Some(40.0));
+    assert!(server.log_text().contains("deleted block past retention"));
+}
+
+#[test]
+fn delete_series_hides_the_data_and_admin_endpoints_need_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    let data = dir.path().join("admin-data");
+    import(dir.path(), &backfill_text("temp", 3, 4), &data);
+    let extra = ["--web.enable-admin-api"];
+    let port = argus_tests::differential::free_port();
+    let mut server = Daemon::spawn(
+        "admin",
+        e2e::argus_server(&data, &config, port, &extra),
+        port,
+        &dir.path().join("admin.log"),
+    );
+    server.wait_ready("/-/ready", Duration::from_secs(60));
+    let t = (T0 + 3 * 3600) as f64;
+    assert_eq!(
+        server
+            .instant("count(temp)", Some(t))
+            .first()
+            .map(|(_, v)| *v),
+        Some(3.0)
+    );
+    let r = http::request(
+        &server.addr(),
+        "POST",
+        &format!(
+            "/api/v1/admin/tsdb/delete_series?match[]={}",
+            urlencode(r#"temp{i="1"}"#)
+        ),
+        None,
+        b"",
+    )
+    .expect("delete_series");
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        server
+            .instant("count(temp)", Some(t))
+            .first()
+            .map(|(_, v)| *v),
+        Some(2.0)
+    );
+    assert!(server.series(r#"temp{i="1"}"#, T0 as f64, t).is_empty());
+    // Deleting needs at least one selector, as upstream.
+    let r = server.post("/api/v1/admin/tsdb/delete_series");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("no match[] parameter provided"),
+        "{}",
+        r.body
+    );
+    // The deletion is durable: it outlives a SIGKILL.
+    drop(server);
+    let port = argus_tests::differential::free_port();
+    let mut server = Daemon::spawn(
+        "admin2",
+        e2e::argus_server(&data, &config, port, &extra),
+        port,
+        &dir.path().join("admin2.log"),
+    );
+    server.wait_ready("/-/ready", Duration::from_secs(60));
+    assert_eq!(
+        server
+            .instant("count(temp)", Some(t))
+            .first()
+            .map(|(_, v)| *v),
+        Some(2.0)
+    );
+    let r = server.post("/api/v1/admin/tsdb/clean_tombstones");
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        server
+            .instant("count(temp)", Some(t))
+            .first()
+            .map(|(_, v)| *v),
+        Some(2.0)
+    );
+    let r = server.post("/api/v1/admin/tsdb/snapshot");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let name = body_of(&r)["data"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!name.is_empty(), "{}", r.body);
+    assert!(!blocks_on_disk(&data.join("snapshots").join(&name)).is_empty());
+    drop(server);
+    let no_admin = e2e::start_argus(dir.path(), "plain", &config, &[]);
+    let r = no_admin.post("/api/v1/admin/tsdb/snapshot");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(body_of(&r)["error"], "admin APIs disabled");
+}
+
+#[test]
+fn a_block_backfilled_into_a_running_server_is_queried_within_a_minute() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    let server = e2e::start_argus(dir.path(), "argus", &config, &[]);
+    let data = dir.path().join("argus-data");
+    let t = (T0 + 3600) as f64;
+    assert!(server.instant("count(backfilled)", Some(t)).is_empty());
+    import(dir.path(), &backfill_text("backfilled", 2, 2), &data);
+    let started = std::time::Instant::now();
+    e2e::wait_for("the backfilled block", Duration::from_secs(60), || {
+        let r = server.instant("count(backfilled)", Some(t));
+        (r.first().map(|(_, v)| *v) == Some(2.0))
+            .then_some(())
+            .ok_or_else(|| format!("{r:?}"))
+    });
+    eprintln!("backfilled block queryable after {:?}", started.elapsed());
+    assert!(
+        server
+            .log_text()
+            .contains("loaded new blocks from the storage directory")
+    );
+}
+
+#[test]
+fn the_page_at_root_and_metrics_in_both_formats() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    let server = e2e::start_argus(
+        dir.path(),
+        "argus",
+        &config,
+        &["--web.page-title=Team metrics"],
+    );
+    for path in ["/", "/graph"] {
+        let r = server.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("text/html"))
+        );
+        assert!(r.body.contains("<title>Team metrics</title>"), "{}", r.body);
+        assert!(r.body.contains(env!("CARGO_PKG_VERSION")) || r.body.contains("Argus "));
+        for link in [
+            "/api/v1/targets",
+            "/api/v1/status/flags",
+            "/metrics",
+            "/api/v1/query",
+        ] {
+            assert!(r.body.contains(link), "{path} lacks {link}");
+        }
+    }
+    assert_eq!(server.get("/-/healthy").status, 200);
+    let text = server.get("/metrics");
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(!text.body.contains("# EOF"));
+    assert!(
+        text.body
+            .contains("# TYPE argus_http_requests_total counter")
+    );
+    let om = http::request_with_headers(
+        &server.addr(),
+        "GET",
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )],
+        b"",
+        Duration::from_secs(10),
+    )
+    .expect("openmetrics");
+    assert!(
+        om.header("content-type")
+            .is_some_and(|c| c.starts_with("application/openmetrics-text"))
+    );
+    assert!(om.body.ends_with("# EOF\n"));
+    // Other endpoints a user reaches for.
+    let v = server.api("/api/v1/status/walreplay");
+    assert!(v.get("min").is_some() && v.get("current").is_some(), "{v}");
+    assert_eq!(
+        server.api("/api/v1/alertmanagers")["activeAlertmanagers"],
+        Value::Array(vec![])
+    );
+    let v = server.api(&format!(
+        "/api/v1/format_query?query={}",
+        urlencode("sum(rate(x[5m]))by(job)")
+    ));
+    assert_eq!(v, "sum by (job) (rate(x[5m]))");
+    let r = server.get("/api/v1/no_such_endpoint");
+    assert_eq!(r.status, 404);
+    assert_eq!(body_of(&r)["errorType"], "not_found");
+}

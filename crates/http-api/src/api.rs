@@ -15,7 +15,7 @@ use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, options};
+use axum::routing::{any, get, options, post};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::params::{
@@ -81,6 +81,18 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route(
             "/api/v1/{*path}",
             options(preflight).fallback(unknown_api_path),
+        )
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin_delete_series).put(admin_delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin_clean_tombstones).put(admin_clean_tombstones),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(admin_snapshot).put(admin_snapshot),
         )
         .route(
             "/api/v1/status/walreplay",
@@ -641,6 +653,90 @@ async fn format_query(State(st): St, p: Params) -> Response {
             success(&data, &Notes::default())
         }
         Err(e) => e.into_response(),
+    }
+}
+
+fn admin(st: &ApiState) -> Result<Arc<dyn crate::TsdbAdmin>, ApiError> {
+    st.admin
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("admin APIs disabled"))
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn admin_delete_series(State(st): St, p: Params) -> Response {
+    let run = async {
+        let admin = admin(&st)?;
+        let matches = p.all("match[]");
+        if matches.is_empty() {
+            return Err(ApiError::bad_data("no match[] parameter provided"));
+        }
+        let start = time_param(&p, "start", MIN_TIME_MS)?;
+        let end = time_param(&p, "end", MAX_TIME_MS)?;
+        let sets = matcher_sets(&matches).map_err(|e| invalid_param("match[]", e))?;
+        blocking(move || {
+            for matchers in &sets {
+                admin
+                    .delete_series(matchers, start, end)
+                    .map_err(|e| ApiError::from_storage(&e))?;
+            }
+            Ok(no_content())
+        })
+        .await
+    };
+    respond(run.await)
+}
+
+async fn admin_clean_tombstones(State(st): St) -> Response {
+    let run = async {
+        let admin = admin(&st)?;
+        blocking(move || {
+            admin
+                .clean_tombstones()
+                .map_err(|e| ApiError::from_storage(&e))?;
+            Ok(no_content())
+        })
+        .await
+    };
+    respond(run.await)
+}
+
+async fn admin_snapshot(State(st): St, p: Params) -> Response {
+    let run = async {
+        let admin = admin(&st)?;
+        let skip_head = match p.value("skip_head") {
+            "" => false,
+            v => go_parse_bool(v).ok_or_else(|| {
+                invalid_param(
+                    "skip_head",
+                    format!(
+                        "unable to parse boolean: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                    ),
+                )
+            })?,
+        };
+        blocking(move || {
+            let name = admin
+                .snapshot(!skip_head)
+                .map_err(|e| ApiError::internal(format!("create snapshot: {}", e.message())))?;
+            let mut data = String::from("{\"name\":");
+            crate::response::write_json_str(&mut data, &name);
+            data.push('}');
+            Ok(success(&data, &Notes::default()))
+        })
+        .await
+    };
+    respond(run.await)
+}
+
+/// Go's `strconv.ParseBool`.
+fn go_parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 

@@ -61,6 +61,22 @@ pub trait Lifecycle: Send + Sync {
     fn quit(&self) -> bool;
 }
 
+/// The storage behind the admin API (`--web.enable-admin-api`). Called on
+/// a blocking thread.
+pub trait TsdbAdmin: Send + Sync {
+    /// Deletes the samples of matching series in `[min_t, max_t]`.
+    fn delete_series(
+        &self,
+        matchers: &[argus_model::matcher::Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<(), argus_model::storage::StorageError>;
+    /// Removes deleted samples from disk.
+    fn clean_tombstones(&self) -> Result<(), argus_model::storage::StorageError>;
+    /// Writes a snapshot; returns its name under `<storage>/snapshots/`.
+    fn snapshot(&self, with_head: bool) -> Result<String, argus_model::storage::StorageError>;
+}
+
 /// Settings of [`ApiState::new`].
 pub struct ApiOptions {
     pub storage: Arc<dyn Queryable>,
@@ -88,6 +104,8 @@ pub struct ApiOptions {
     pub route_prefix: String,
     /// `--web.page-title`.
     pub page_title: String,
+    /// `Some` when `--web.enable-admin-api` is set.
+    pub admin: Option<Arc<dyn TsdbAdmin>>,
 }
 
 struct ConfigState {
@@ -113,6 +131,7 @@ pub struct ApiState {
     external_host: ExternalHost,
     route_prefix: String,
     page_title: String,
+    admin: Option<Arc<dyn TsdbAdmin>>,
     metrics: ApiMetrics,
     start_time_ms: i64,
     ready: AtomicBool,
@@ -147,6 +166,7 @@ impl ApiState {
             external_host: opts.external_host,
             route_prefix: opts.route_prefix,
             page_title: opts.page_title,
+            admin: opts.admin,
             metrics,
             start_time_ms: now,
             ready: AtomicBool::new(false),

@@ -149,6 +149,7 @@ pub(crate) struct Parsed {
     pub retention_ms: Option<i64>,
     pub retention_bytes: Option<u64>,
     pub block_duration_ms: i64,
+    pub block_reload_interval: Duration,
     pub wal_fsync: FsyncPolicy,
     pub lookback_delta_ms: i64,
     pub query_timeout: Duration,
@@ -277,6 +278,13 @@ impl Parsed {
                 "storage.tsdb.min-block-duration",
                 &a.min_block_duration,
             )?,
+            block_reload_interval: Duration::from_millis(
+                positive_ms(
+                    "storage.tsdb.block-reload-interval",
+                    &a.block_reload_interval,
+                )?
+                .unsigned_abs(),
+            ),
             wal_fsync,
             lookback_delta_ms: positive_ms("query.lookback-delta", &a.lookback_delta)?,
             query_timeout: Duration::from_millis(

@@ -34,9 +34,6 @@ pub use flags::ServerArgs;
 
 /// How often the head is checked for ranges ready to be sealed into blocks.
 const HEAD_SEAL_INTERVAL: Duration = Duration::from_secs(60);
-/// How often the storage directory is scanned for blocks added while the
-/// server runs (`argus tools import` into it).
-const BLOCK_RELOAD_INTERVAL: Duration = Duration::from_secs(15);
 /// How long in-flight requests get to finish after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -255,6 +252,7 @@ pub async fn run(
             ..WalOptions::default()
         },
         external_labels: external_labels(&config),
+        retention_bytes: f.retention_bytes,
     };
     let dir = args.storage_path.clone();
     let db = Arc::new(
@@ -315,6 +313,9 @@ pub async fn run(
         external_host: ExternalHost::new(&f.external_url, &args.listen_address),
         route_prefix: f.route_prefix.clone(),
         page_title: args.page_title.clone(),
+        admin: args
+            .enable_admin_api
+            .then(|| Arc::new(tsdb::DbAdmin(db.clone())) as Arc<dyn argus_http_api::TsdbAdmin>),
     });
 
     let addr = flags::listen_addr(&args.listen_address);
@@ -329,7 +330,11 @@ pub async fn run(
     // Background work: sealing the head into blocks and SIGHUP reloads.
     let (stop_tx, stop_rx) = watch::channel(false);
     let sealer = tokio::spawn(head_seal_loop(db.clone(), stop_rx.clone()));
-    let reloader = tokio::spawn(block_reload_loop(db.clone(), stop_rx.clone()));
+    let reloader = tokio::spawn(block_reload_loop(
+        db.clone(),
+        f.block_reload_interval,
+        stop_rx.clone(),
+    ));
     let hup = tokio::spawn(sighup_loop(state.clone(), lifecycle.clone(), stop_rx));
 
     // Shutdown: the caller's signal or /-/quit.
@@ -472,32 +477,26 @@ async fn head_seal_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Loads blocks that appeared in the storage directory, then applies
-/// retention to them (a backfill may be past it, or over the size limit).
-async fn block_reload_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(BLOCK_RELOAD_INTERVAL);
+/// Picks up blocks that appear in the storage directory (a backfill with
+/// `argus tools import`) and applies retention, as Prometheus's periodic
+/// block reload. The first pass runs at start.
+async fn block_reload_loop(db: Arc<Db>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|v| *v) => return,
         }
         let db = db.clone();
-        let reloaded = tokio::task::spawn_blocking(move || {
+        let pass = tokio::task::spawn_blocking(move || {
             let loaded = db.reload_blocks()?;
-            if !loaded.is_empty() {
-                db.apply_retention()?;
-            }
+            db.apply_retention()?;
             Ok::<_, TsdbError>(loaded)
-        })
-        .await;
-        match reloaded {
+        });
+        match pass.await {
             Ok(Ok(loaded)) if !loaded.is_empty() => {
-                tracing::info!(
-                    blocks = loaded.len(),
-                    "loaded new blocks from the storage directory"
-                );
+                tracing::info!(blocks = loaded.len(), ulids = %loaded.join(","), "loaded new blocks from the storage directory");
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "reloading blocks failed"),

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use argus_http_api::{TsdbStatus, TsdbStatusSource};
+use argus_http_api::{TsdbAdmin, TsdbStatus, TsdbStatusSource};
+use argus_model::matcher::Matcher;
+use argus_model::storage::StorageError;
 use argus_tsdb::Db;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -43,6 +45,38 @@ impl TsdbStatusSource for DbStatus {
     fn wal_segments(&self) -> Option<(u64, u64)> {
         let segments = argus_tsdb::wal::list_segments(self.db.wal().dir()).ok()?;
         Some((*segments.first()?, *segments.last()?))
+    }
+}
+
+fn storage_error(e: argus_tsdb::TsdbError) -> StorageError {
+    StorageError::new(e.kind(), e.to_string())
+}
+
+/// The admin API over the database (`--web.enable-admin-api`).
+pub(crate) struct DbAdmin(pub Arc<Db>);
+
+impl TsdbAdmin for DbAdmin {
+    fn delete_series(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<(), StorageError> {
+        self.0
+            .delete_series(matchers, min_t, max_t)
+            .map(|_| ())
+            .map_err(storage_error)
+    }
+
+    fn clean_tombstones(&self) -> Result<(), StorageError> {
+        self.0.clean_tombstones().map(|_| ()).map_err(storage_error)
+    }
+
+    fn snapshot(&self, with_head: bool) -> Result<String, StorageError> {
+        self.0
+            .snapshot(with_head)
+            .map(|s| s.name)
+            .map_err(storage_error)
     }
 }
 

@@ -28,6 +28,7 @@ pub fn state(storage: Arc<dyn Queryable>, max_concurrency: usize) -> Arc<ApiStat
         registry: Registry::default(),
         scrape: None,
         external_host: argus_http_api::ExternalHost::default(),
+        admin: None,
         route_prefix: "/".to_string(),
         page_title: "Argus".to_string(),
     });
