@@ -324,6 +324,13 @@ impl Drop for ParsedExpr {
     }
 }
 
+/// Checks that `expr` parses as the engine would parse it for a query
+/// (same depth limit and literal checks), reporting errors in Prometheus's
+/// words (`1:5: parse error: ...`). Used to validate rule files.
+pub fn validate_expr(expr: &str) -> Result<(), QueryError> {
+    parse_bounded(expr, crate::depth::DEFAULT_MAX_DEPTH).map(drop)
+}
+
 /// Parses a series selector such as `up{job="x"}` (the `match[]` parameter
 /// of the series and label APIs) into storage matchers.
 pub fn parse_selector(selector: &str) -> Result<Vec<Matcher>, QueryError> {

@@ -24,7 +24,9 @@ mod value;
 
 pub use annotations::Annotations;
 pub use depth::DEFAULT_MAX_DEPTH;
-pub use engine::{Engine, EngineOptions, QueryContext, format_query, parse_selector};
+pub use engine::{
+    Engine, EngineOptions, QueryContext, format_query, parse_selector, validate_expr,
+};
 pub use error::QueryError;
 pub use literals::MAX_REGEX_BYTES;
 pub use value::{MatrixSeries, QueryOutput, Value, VectorSample};

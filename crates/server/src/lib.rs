@@ -11,7 +11,7 @@ mod tsdb;
 mod web_config;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +60,13 @@ pub enum ServerError {
     // Messages carry their cause, so no `#[source]`: `{:#}` would repeat it.
     #[error("error loading config from {0}")]
     Config(ConfigError),
+    /// The config's rule files do not load; each failing file is named
+    /// with all its problems.
+    #[error("error loading rule file patterns from config (--config.file={config:?}): {error}")]
+    Rules {
+        config: String,
+        error: argus_rules::RuleError,
+    },
     #[error("opening storage: {0}")]
     Tsdb(TsdbError),
     #[error("listening on {addr}: {error}")]
@@ -121,6 +128,46 @@ fn external_labels(cfg: &PrometheusConfig) -> Labels {
     Labels::from_pairs(&pairs)
 }
 
+/// Loads and validates the rule files of `cfg`, as Prometheus does at
+/// start and on reload; rules are not evaluated yet, which one warning
+/// says when there are any (or Alertmanagers to send alerts to).
+fn check_rule_files(config_file: &Path, cfg: &PrometheusConfig) -> Result<(), ServerError> {
+    let legacy = cfg
+        .global
+        .other
+        .get("metric_name_validation_scheme")
+        .and_then(|v| v.as_str())
+        == Some("legacy");
+    let names = if legacy {
+        argus_rules::NameValidation::Legacy
+    } else {
+        argus_rules::NameValidation::Utf8
+    };
+    let files = argus_rules::load_rule_files_with(&cfg.rule_files, &cfg.base_dir, names).map_err(
+        |error| ServerError::Rules {
+            config: config_file.display().to_string(),
+            error,
+        },
+    )?;
+    let groups: usize = files.iter().map(|f| f.groups.len()).sum();
+    let rules: usize = files
+        .iter()
+        .flat_map(|f| &f.groups)
+        .map(|g| g.rules.len())
+        .sum();
+    let alertmanagers = cfg.alerting.alertmanagers.len();
+    if groups > 0 || alertmanagers > 0 {
+        tracing::warn!(
+            files = files.len(),
+            groups,
+            rules,
+            alertmanagers,
+            "rule evaluation and alert sending are not available yet in argus: the rule files were only loaded and validated"
+        );
+    }
+    Ok(())
+}
+
 /// The parts that follow the configuration file: service discovery,
 /// scraping and remote write.
 struct Pipeline {
@@ -160,7 +207,10 @@ struct ServerLifecycle {
 impl Lifecycle for ServerLifecycle {
     fn reload(&self) -> Result<Reloaded, ReloadError> {
         let file = self.config_file.display().to_string();
-        match load_prometheus_config(&self.config_file) {
+        let loaded = load_prometheus_config(&self.config_file)
+            .map_err(ServerError::Config)
+            .and_then(|cfg| check_rule_files(&self.config_file, &cfg).map(|()| cfg));
+        match loaded {
             Ok(cfg) => {
                 let mut cur = match self.current.lock() {
                     Ok(c) => c,
@@ -185,7 +235,7 @@ impl Lifecycle for ServerLifecycle {
             }
             Err(e) => {
                 tracing::error!(file = %file, error = %e, "failed to reload configuration; keeping the old one");
-                Err(ReloadError::Config(Box::new(ServerError::Config(e))))
+                Err(ReloadError::Config(Box::new(e)))
             }
         }
     }
@@ -238,9 +288,13 @@ pub async fn run(
     let config_file = args.config_file.clone();
     let config = {
         let p = config_file.clone();
-        tokio::task::spawn_blocking(move || load_prometheus_config(&p))
-            .await
-            .map_err(|e| ServerError::Internal(e.to_string()))??
+        tokio::task::spawn_blocking(move || {
+            let cfg = load_prometheus_config(&p)?;
+            check_rule_files(&p, &cfg)?;
+            Ok::<_, ServerError>(cfg)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(e.to_string()))??
     };
     tracing::info!(file = %config_file.display(), "completed loading of configuration file");
 
