@@ -574,3 +574,132 @@ fn the_page_at_root_and_metrics_in_both_formats() {
     assert_eq!(r.status, 404);
     assert_eq!(body_of(&r)["errorType"], "not_found");
 }
+
+#[test]
+fn federate_scraped_by_the_real_prometheus_gives_it_the_same_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = FixedTarget::start(
+        "text/plain; version=0.0.4",
+        "# TYPE node_load1 gauge\nnode_load1{cpu=\"a\"} 0.5\nnode_load1{cpu=\"b\"} 1e6\n# TYPE other gauge\nother 3\n",
+    );
+    let config = dir.path().join("argus.yml");
+    e2e::write_file(
+        &config,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  external_labels:\n    cluster: east\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['{}']\n",
+            target.addr()
+        ),
+    );
+    let argus = e2e::start_argus(dir.path(), "argus", &config, &[]);
+    e2e::wait_for("argus scraping", Duration::from_secs(20), || {
+        let r = argus.instant("node_load1", None);
+        (r.len() == 2).then_some(()).ok_or_else(|| format!("{r:?}"))
+    });
+    // What a federating scrape reads: untyped families, timestamps, the
+    // external label appended, an empty instance where a series has none.
+    let r = argus.get(&format!(
+        "/federate?match[]={}&match[]=other",
+        urlencode(r#"{__name__=~"up|node_load1"}"#)
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(r.body.contains("# TYPE node_load1 untyped\n"), "{}", r.body);
+    assert!(r.body.contains(r#"cluster="east""#), "{}", r.body);
+    assert!(r.body.contains(" 1e+06 "), "{}", r.body);
+    assert!(
+        r.body.contains("# TYPE other untyped\nother{"),
+        "{}",
+        r.body
+    );
+
+    let prom_config = dir.path().join("prometheus.yml");
+    e2e::write_file(
+        &prom_config,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params:\n      'match[]': ['up', '{{job=\"node\"}}']\n    static_configs:\n      - targets: ['{}']\n",
+            argus.addr()
+        ),
+    );
+    let prom = e2e::start_prometheus(dir.path(), "prometheus", &prom_config, &[]);
+    let series = |d: &Daemon| {
+        d.instant(r#"{job="node"}"#, None)
+            .into_iter()
+            .map(|(l, v)| (l, v))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let with_cluster = |m: std::collections::BTreeMap<e2e::LabelMap, f64>| {
+        m.into_iter()
+            .map(|(mut l, v)| {
+                l.insert("cluster".to_string(), "east".to_string());
+                (l, v)
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    // Same series (argus's own plus the external label), and the same
+    // values for the target's (scrape_duration_seconds changes per scrape).
+    let (federated, expected) =
+        e2e::wait_for("prometheus federating", Duration::from_secs(30), || {
+            let (f, e) = (series(&prom), with_cluster(series(&argus)));
+            let same = f.keys().eq(e.keys());
+            same.then(|| (f.clone(), e.clone()))
+                .ok_or_else(|| format!("prometheus {f:?}\nargus {e:?}"))
+        });
+    assert!(federated.len() >= 4, "{federated:?}");
+    for (labels, v) in &expected {
+        if ["node_load1", "other", "up"].contains(&labels["__name__"].as_str()) {
+            assert_eq!(federated.get(labels), Some(v), "{labels:?}");
+        }
+    }
+}
+
+#[test]
+fn promtool_check_metrics_finds_no_problem_on_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = FixedTarget::start("text/plain; version=0.0.4", "# TYPE x gauge\nx 1\n");
+    let config = dir.path().join("prometheus.yml");
+    // Scraping and remote write register their metrics too.
+    e2e::write_file(
+        &config,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['{}']\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n",
+            target.addr()
+        ),
+    );
+    let server = e2e::start_argus(
+        dir.path(),
+        "argus",
+        &config,
+        &["--web.enable-remote-write-receiver"],
+    );
+    e2e::wait_for("a scrape", Duration::from_secs(20), || {
+        let r = server.instant("up", None);
+        (!r.is_empty())
+            .then_some(())
+            .ok_or_else(|| format!("{r:?}"))
+    });
+    let body = server.get("/metrics").body;
+    let mut child = std::process::Command::new(argus_tests::peers::promtool_bin())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(body.as_bytes()).expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool output");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {report}\n{body}"
+    );
+    assert!(report.trim().is_empty(), "{report}");
+}

@@ -120,6 +120,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .route("/-/reload", get(lifecycle_get).post(reload).put(reload))
         .route("/-/quit", get(lifecycle_get).post(quit).put(quit))
         .route("/metrics", get(metrics))
+        .route("/federate", get(federate))
         .route(crate::conn::MALFORMED_PATH, any(malformed_request))
         .route_layer(from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -635,6 +636,37 @@ async fn unknown_api_path(uri: axum::http::Uri) -> Response {
         format!("unknown API endpoint {}", uri.path()),
     )
     .into_response()
+}
+
+/// `/federate`; errors are plain text, as upstream's.
+async fn federate(State(st): St, p: Params) -> Response {
+    let plain =
+        |status: StatusCode, message: String| (status, format!("{message}\n")).into_response();
+    let matches = p.all("match[]");
+    let sets = match matcher_sets(&matches) {
+        Ok(s) => s,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, e),
+    };
+    let storage = st.storage.clone();
+    let lookback = st.engine().options().lookback_delta_ms;
+    let external = st.external_labels();
+    let now = argus_model::time::now_ms();
+    let r = blocking_read(&st, move |ctx| {
+        crate::federate::federate(storage.as_ref(), ctx, sets, now, lookback, &external)
+            .map_err(|e| ApiError::from_storage(&e))
+    })
+    .await;
+    match r {
+        Ok(body) => {
+            let mut r = (StatusCode::OK, body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        Err(e) => plain(e.status, e.message),
+    }
 }
 
 /// `/api/v1/format_query`: the expression as Prometheus's `Pretty` prints

@@ -7,6 +7,7 @@
 
 mod api;
 pub mod conn;
+pub mod federate;
 pub mod metrics;
 pub mod page;
 pub mod params;
@@ -38,6 +39,8 @@ pub struct Reloaded {
     pub config_yaml: String,
     /// A new engine when its options changed (e.g. `evaluation_interval`).
     pub engine: Option<Engine>,
+    /// `global.external_labels`, added by `/federate`.
+    pub external_labels: argus_model::labels::Labels,
 }
 
 /// Why a configuration reload failed; `/-/reload` answers
@@ -106,6 +109,8 @@ pub struct ApiOptions {
     pub page_title: String,
     /// `Some` when `--web.enable-admin-api` is set.
     pub admin: Option<Arc<dyn TsdbAdmin>>,
+    /// `global.external_labels`, added by `/federate`.
+    pub external_labels: argus_model::labels::Labels,
 }
 
 struct ConfigState {
@@ -132,6 +137,7 @@ pub struct ApiState {
     route_prefix: String,
     page_title: String,
     admin: Option<Arc<dyn TsdbAdmin>>,
+    external_labels: RwLock<argus_model::labels::Labels>,
     metrics: ApiMetrics,
     start_time_ms: i64,
     ready: AtomicBool,
@@ -167,6 +173,7 @@ impl ApiState {
             route_prefix: opts.route_prefix,
             page_title: opts.page_title,
             admin: opts.admin,
+            external_labels: RwLock::new(opts.external_labels),
             metrics,
             start_time_ms: now,
             ready: AtomicBool::new(false),
@@ -206,6 +213,10 @@ impl ApiState {
                 c.yaml = r.config_yaml.clone();
                 c.reload_success = true;
                 c.last_config_time_ms = now;
+                match self.external_labels.write() {
+                    Ok(mut l) => *l = r.external_labels.clone(),
+                    Err(p) => *p.into_inner() = r.external_labels.clone(),
+                }
                 if let Some(e) = &r.engine {
                     let mut g = match self.engine.write() {
                         Ok(g) => g,
@@ -220,6 +231,13 @@ impl ApiState {
                 c.reload_success = false;
                 self.metrics.config_reload_success.set(0);
             }
+        }
+    }
+
+    fn external_labels(&self) -> argus_model::labels::Labels {
+        match self.external_labels.read() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
         }
     }
 

@@ -231,6 +231,7 @@ impl Lifecycle for ServerLifecycle {
                 Ok(Reloaded {
                     config_yaml: yaml,
                     engine: Some(engine),
+                    external_labels: external_labels(&cur),
                 })
             }
             Err(e) => {
@@ -367,6 +368,7 @@ pub async fn run(
         external_host: ExternalHost::new(&f.external_url, &args.listen_address),
         route_prefix: f.route_prefix.clone(),
         page_title: args.page_title.clone(),
+        external_labels: external_labels(&config),
         admin: args
             .enable_admin_api
             .then(|| Arc::new(tsdb::DbAdmin(db.clone())) as Arc<dyn argus_http_api::TsdbAdmin>),
