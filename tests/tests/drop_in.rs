@@ -627,7 +627,6 @@ fn federate_scraped_by_the_real_prometheus_gives_it_the_same_series() {
     let series = |d: &Daemon| {
         d.instant(r#"{job="node"}"#, None)
             .into_iter()
-            .map(|(l, v)| (l, v))
             .collect::<std::collections::BTreeMap<_, _>>()
     };
     let with_cluster = |m: std::collections::BTreeMap<e2e::LabelMap, f64>| {
