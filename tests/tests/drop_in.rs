@@ -702,3 +702,92 @@ fn promtool_check_metrics_finds_no_problem_on_metrics() {
     );
     assert!(report.trim().is_empty(), "{report}");
 }
+
+fn run_argus(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(argus_tests::argus_bin())
+        .args(args)
+        .output()
+        .expect("run argus");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn messages_say_what_is_wrong_and_where() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    let server = e2e::start_argus(dir.path(), "argus", &config, &[]);
+    // Parse errors with Prometheus's position and expected token.
+    for (q, want) in [
+        (
+            "sum(node_load1) by",
+            r#"invalid parameter "query": 1:19: parse error: unexpected end of input in grouping opts, expected "(""#,
+        ),
+        (
+            "up +",
+            r#"invalid parameter "query": 1:5: parse error: unexpected end of input"#,
+        ),
+        (
+            "1 +* 2",
+            r#"invalid parameter "query": 1:4: parse error: unexpected <op:*>"#,
+        ),
+    ] {
+        let r = server.get(&format!("/api/v1/query?query={}", urlencode(q)));
+        assert_eq!(r.status, 400, "{q}");
+        assert_eq!(body_of(&r)["error"], want, "{q}");
+    }
+
+    // A missing config file.
+    let missing = dir.path().join("nope.yml");
+    let (ok, out) = run_argus(&[
+        "server",
+        &format!("--config.file={}", missing.display()),
+        &format!("--storage.tsdb.path={}", dir.path().join("d1").display()),
+        "--web.listen-address=127.0.0.1:0",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "error loading config (--config.file={})",
+            missing.display()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("config from cannot"), "{out}");
+
+    // A taken port fails before the storage directory exists.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let data = dir.path().join("never-created");
+    let (ok, out) = run_argus(&[
+        "server",
+        &format!("--config.file={}", config.display()),
+        &format!("--storage.tsdb.path={}", data.display()),
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+    ]);
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("127.0.0.1:{port}")), "{out}");
+    assert!(!data.exists(), "the storage directory was created: {out}");
+
+    // bucket inspect of a path that does not exist.
+    let nowhere = dir.path().join("no-such-dir");
+    let (ok, out) = run_argus(&[
+        "tools",
+        "bucket",
+        "inspect",
+        "--storage.tsdb.path",
+        &nowhere.display().to_string(),
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&nowhere.display().to_string()) && out.contains("No such file"),
+        "{out}"
+    );
+}

@@ -206,8 +206,11 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
 
 fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let rows = match (args.storage_path, args.objstore_config) {
-        (Some(dir), None) => argus_tools::inspect::local_rows(&dir)
-            .with_context(|| format!("inspecting {}", dir.display()))?,
+        // The error names the path and says what is wrong with it; its
+        // source would repeat that under `{:#}`.
+        (Some(dir), None) => {
+            argus_tools::inspect::local_rows(&dir).map_err(|e| anyhow::anyhow!("{e}"))?
+        }
         (None, Some(cfg)) => {
             let config = argus_config::bucket::load_bucket_config(&cfg)?;
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -14,8 +14,121 @@ const SEARCH_BUDGET: Duration = Duration::from_millis(200);
 /// Suffixes that complete a valid prefix of a query.
 const COMPLETIONS: &[&str] = &[
     "", ")", "))", ")))", "}", "\"}", "]", "])", " x", " 1", "x)", "1)", "(x)", " x)", "m]", "m])",
-    ":]", ":])", "\")", "\"})", "}[1m])", "} ", " (x)", "x}", "x\"}", "=\"\"}",
+    ":]", ":])", "\")", "\"})", "}[1m])", "} ", " (x)", "x}", "x\"}", "=\"\"}", " (x) (x)",
+    "(x)(x)", " x) (x)", ") (x)",
 ];
+
+/// What promql-parser says for any syntax error it has no words for.
+const GENERIC: &str = "invalid promql query";
+
+const AGGREGATORS: &[&str] = &[
+    "sum",
+    "avg",
+    "count",
+    "min",
+    "max",
+    "group",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "count_values",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+];
+const KEYWORDS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "start",
+    "end",
+    "step",
+    "range",
+    "smoothed",
+    "anchored",
+];
+const OPERATORS: &[&str] = &[
+    "==", "!=", ">=", "<=", "=~", "!~", "+", "-", "*", "/", "%", "^", ">", "<", "=", "and", "or",
+    "unless", "atan2",
+];
+
+/// The token at `offset` as Prometheus's parser names it in "unexpected
+/// ..." (its `Item.desc()`), or `None` at the end of input.
+fn token_desc(query: &str, offset: usize) -> Option<String> {
+    let rest = query.get(offset..)?.trim_start();
+    let first = rest.chars().next()?;
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    if first.is_ascii_digit()
+        || (first == '.' && rest[1..].starts_with(|c: char| c.is_ascii_digit()))
+    {
+        let number: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+            .collect();
+        let kind = if number.ends_with(|c: char| c.is_ascii_alphabetic()) && !number.contains('x') {
+            "duration"
+        } else {
+            "number"
+        };
+        return Some(format!("{kind} {number:?}"));
+    }
+    if !word.is_empty() {
+        let lower = word.to_ascii_lowercase();
+        if OPERATORS.contains(&lower.as_str()) {
+            return Some(format!("<op:{word}>"));
+        }
+        if AGGREGATORS.contains(&lower.as_str()) {
+            return Some(format!("<aggr:{word}>"));
+        }
+        if KEYWORDS.contains(&lower.as_str()) {
+            return Some(format!("<{word}>"));
+        }
+        let kind = if word.contains(':') {
+            "metric identifier"
+        } else {
+            "identifier"
+        };
+        return Some(format!("{kind} {word:?}"));
+    }
+    if first == '"' || first == '\'' || first == '`' {
+        let end = rest[1..].find(first).map_or(rest.len(), |i| i + 2);
+        return Some(format!("string {:?}", &rest[..end]));
+    }
+    if let Some(op) = OPERATORS.iter().find(|op| rest.starts_with(**op)) {
+        return Some(format!("<op:{op}>"));
+    }
+    Some(format!("{:?}", first.to_string()))
+}
+
+/// The word before `offset`, lower-cased.
+fn previous_word(query: &str, offset: usize) -> String {
+    query[..offset]
+        .trim_end()
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Prometheus's "unexpected X[ in context][, expected Y]" for the
+/// syntax error at `offset`.
+fn unexpected(query: &str, offset: usize) -> String {
+    let what = token_desc(query, offset).unwrap_or_else(|| "end of input".to_string());
+    let before = previous_word(query, offset);
+    if before == "by" || before == "without" {
+        return format!("unexpected {what} in grouping opts, expected \"(\"");
+    }
+    format!("unexpected {what}")
+}
 
 pub(crate) fn describe(query: &str, message: &str) -> String {
     if message.starts_with(char::is_numeric) && message.contains(": parse error") {
@@ -31,7 +144,10 @@ pub(crate) fn describe(query: &str, message: &str) -> String {
         let pos = if pos.is_empty() { "1:1" } else { pos };
         return format!("{pos}: parse error: unknown function with name {name:?}");
     }
-    let (line, col) = position(query);
+    let (offset, line, col) = position(query);
+    if message == GENERIC {
+        return format!("{line}:{col}: parse error: {}", unexpected(query, offset));
+    }
     format!("{line}:{col}: parse error: {message}")
 }
 
@@ -41,8 +157,9 @@ fn completes(prefix: &str) -> bool {
         .any(|c| parse(&format!("{prefix}{c}")).is_ok())
 }
 
-/// 1-based line and column of the first byte no completion can get past.
-fn position(query: &str) -> (usize, usize) {
+/// The byte offset, and its 1-based line and column, of the first byte no
+/// completion can get past.
+fn position(query: &str) -> (usize, usize, usize) {
     let boundaries: Vec<usize> = query
         .char_indices()
         .map(|(i, _)| i)
@@ -70,7 +187,7 @@ fn position(query: &str) -> (usize, usize) {
     let before = &query[..offset];
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+    (offset, line, col)
 }
 
 #[cfg(test)]
@@ -83,6 +200,21 @@ mod tests {
         assert!(d.starts_with("1:"), "{d}");
         let d = describe("foo bar", "invalid promql query");
         assert!(d.starts_with("1:5:"), "{d}");
+        for (q, want) in [
+            (
+                "sum(node_load1) by",
+                "1:19: parse error: unexpected end of input in grouping opts, expected \"(\"",
+            ),
+            ("up +", "1:5: parse error: unexpected end of input"),
+            ("1 +* 2", "1:4: parse error: unexpected <op:*>"),
+            ("x == bool", "1:10: parse error: unexpected end of input"),
+            (
+                "sum without",
+                "1:12: parse error: unexpected end of input in grouping opts, expected \"(\"",
+            ),
+        ] {
+            assert_eq!(describe(q, GENERIC), want, "{q}");
+        }
         let d = describe("sum(foo(x))", "unknown function with name 'foo'");
         assert_eq!(d, "1:5: parse error: unknown function with name \"foo\"");
     }

@@ -58,8 +58,8 @@ pub enum ServerError {
     #[error("invalid flag --{flag}: {message}")]
     Flag { flag: &'static str, message: String },
     // Messages carry their cause, so no `#[source]`: `{:#}` would repeat it.
-    #[error("error loading config from {0}")]
-    Config(ConfigError),
+    #[error("error loading config (--config.file={file}): {error}")]
+    Config { file: String, error: ConfigError },
     /// The config's rule files do not load; each failing file is named
     /// with all its problems.
     #[error("error loading rule file patterns from config (--config.file={config:?}): {error}")]
@@ -208,7 +208,7 @@ impl Lifecycle for ServerLifecycle {
     fn reload(&self) -> Result<Reloaded, ReloadError> {
         let file = self.config_file.display().to_string();
         let loaded = load_prometheus_config(&self.config_file)
-            .map_err(ServerError::Config)
+            .map_err(|error| ServerError::config(&self.config_file, error))
             .and_then(|cfg| check_rule_files(&self.config_file, &cfg).map(|()| cfg));
         match loaded {
             Ok(cfg) => {
@@ -251,9 +251,12 @@ impl Lifecycle for ServerLifecycle {
     }
 }
 
-impl From<ConfigError> for ServerError {
-    fn from(e: ConfigError) -> Self {
-        ServerError::Config(e)
+impl ServerError {
+    fn config(file: &std::path::Path, error: ConfigError) -> ServerError {
+        ServerError::Config {
+            file: file.display().to_string(),
+            error,
+        }
     }
 }
 
@@ -290,7 +293,7 @@ pub async fn run(
     let config = {
         let p = config_file.clone();
         tokio::task::spawn_blocking(move || {
-            let cfg = load_prometheus_config(&p)?;
+            let cfg = load_prometheus_config(&p).map_err(|e| ServerError::config(&p, e))?;
             check_rule_files(&p, &cfg)?;
             Ok::<_, ServerError>(cfg)
         })
@@ -298,6 +301,18 @@ pub async fn run(
         .map_err(|e| ServerError::Internal(e.to_string()))??
     };
     tracing::info!(file = %config_file.display(), "completed loading of configuration file");
+
+    // The address is taken before the storage directory is touched, so a
+    // port in use fails the start without creating or locking anything.
+    // Connections made meanwhile wait in the backlog until the API serves.
+    let addr = flags::listen_addr(&args.listen_address);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|error| ServerError::Listen {
+            addr: args.listen_address.clone(),
+            error,
+        })?;
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
 
     let db_opts = DbOptions {
         block_duration_ms: f.block_duration_ms,
@@ -373,15 +388,6 @@ pub async fn run(
             .enable_admin_api
             .then(|| Arc::new(tsdb::DbAdmin(db.clone())) as Arc<dyn argus_http_api::TsdbAdmin>),
     });
-
-    let addr = flags::listen_addr(&args.listen_address);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|error| ServerError::Listen {
-            addr: args.listen_address.clone(),
-            error,
-        })?;
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
 
     // Background work: sealing the head into blocks and SIGHUP reloads.
     let (stop_tx, stop_rx) = watch::channel(false);

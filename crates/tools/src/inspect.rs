@@ -39,6 +39,18 @@ impl BlockRow {
 
 /// Rows for the blocks in a local storage directory.
 pub fn local_rows(dir: &Path) -> Result<Vec<BlockRow>, argus_block::BlockError> {
+    // A path that is not a directory is a typo, not an empty storage.
+    let io = |source| argus_block::BlockError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(dir).map_err(io)?;
+    if !meta.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
     Ok(argus_block::reader::list_local_blocks(dir)?
         .iter()
         .map(BlockRow::from_meta)
