@@ -494,6 +494,24 @@ fn a_block_backfilled_into_a_running_server_is_queried_within_a_minute() {
             .ok_or_else(|| format!("{r:?}"))
     });
     eprintln!("backfilled block queryable after {:?}", started.elapsed());
+    // Milliseconds where seconds belong are refused with a hint, and
+    // nothing is written.
+    let ms = dir.path().join("ms.om");
+    e2e::write_file(&ms, "# TYPE m gauge\nm 1 1700000000000\n# EOF\n");
+    let before = blocks_on_disk(&data).len();
+    let out = std::process::Command::new(argus_tests::argus_bin())
+        .args(["tools", "import", "openmetrics", "--quiet"])
+        .arg(&ms)
+        .arg(&data)
+        .output()
+        .expect("import");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("milliseconds") && stderr.contains("1000"),
+        "{stderr}"
+    );
+    assert_eq!(blocks_on_disk(&data).len(), before);
     assert!(
         server
             .log_text()

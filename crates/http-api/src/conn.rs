@@ -174,7 +174,7 @@ impl RequestFramer {
             }
             return input.len();
         };
-        let used = end - before;
+        let used = end.saturating_sub(before).min(input.len());
         let head = std::mem::take(&mut self.pending);
         self.finish_head(&head[..end], out);
         used
@@ -600,6 +600,52 @@ mod tests {
         let req: &[u8] =
             b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x00\"GET";
         assert_eq!(run(&[req]), req.to_vec());
+    }
+
+    /// Any input, however it is split into reads, gives the same output
+    /// and never panics.
+    #[test]
+    fn output_does_not_depend_on_how_reads_split_the_input() {
+        let pieces: [&[u8]; 16] = [
+            b"GET /q?a=\"x\" HTTP/1.1\r\n",
+            b"POST /w HTTP/1.1\r\n",
+            b"Content-Length: 5\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"Host: x\r\n",
+            b"\r\n",
+            b"\n",
+            b"5\r\nab\"cd\r\n",
+            b"0\r\n\r\n",
+            b"\x01\x7f\xff<>#`",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\n",
+            b"Upgrade: x\r\n",
+            b"hello",
+            b" ",
+            b"ff;x\r\n",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3000 {
+            let mut input = Vec::new();
+            for _ in 0..1 + next(12) {
+                input.extend_from_slice(pieces[next(pieces.len())]);
+            }
+            let whole = run(&[&input]);
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            while at < input.len() {
+                let n = (1 + next(7)).min(input.len() - at);
+                chunks.push(&input[at..at + n]);
+                at += n;
+            }
+            assert_eq!(run(&chunks), whole, "{:?}", String::from_utf8_lossy(&input));
+        }
     }
 
     #[tokio::test]
