@@ -184,6 +184,7 @@ fn external_url_sets_the_route_prefix_and_logs_can_be_json() {
             "--web.enable-admin-api",
             "--storage.tsdb.retention.size=1GB",
             "--log.format=json",
+            r"--web.cors.origin=https://grafana\.example\.com",
         ],
     );
     cmd.env_remove("RUST_LOG");
@@ -203,6 +204,29 @@ fn external_url_sets_the_route_prefix_and_logs_can_be_json() {
         runtime["data"]["storageRetention"], "100y or 1GiB",
         "{runtime}"
     );
+    // CORS as upstream: a matching origin is echoed, another is not.
+    for (origin, allowed) in [
+        (
+            "https://grafana.example.com",
+            Some("https://grafana.example.com"),
+        ),
+        ("https://evil.example.com", None),
+    ] {
+        let r = http::request_with_headers(
+            &server.addr(),
+            "GET",
+            "/prom/api/v1/labels",
+            &[("Origin", origin)],
+            b"",
+            Duration::from_secs(10),
+        )
+        .expect("cors request");
+        assert_eq!(r.header("access-control-allow-origin"), allowed, "{origin}");
+        assert_eq!(r.header("vary"), Some("Origin"));
+    }
+    // Handlers are named without the prefix in the request metrics.
+    let m = server.get("/prom/metrics").body;
+    assert!(m.contains(r#"handler="/api/v1/status/flags""#), "{m}");
     // Nothing outside the prefix but the redirect to it.
     assert_eq!(server.get("/api/v1/status/flags").status, 404);
     let root = server.get("/");

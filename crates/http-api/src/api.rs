@@ -129,17 +129,33 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
 /// Counts and times requests per route; API routes answer 503 until the
 /// server is ready, as upstream.
 async fn track(State(st): St, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let handler = matched.map_or_else(|| "other".to_string(), |m| m.as_str().to_string());
+    // Routes are named without `--web.route-prefix`, as upstream's.
+    let handler = matched.map_or_else(
+        || "other".to_string(),
+        |m| {
+            let path = m.as_str();
+            match path.strip_prefix(st.route_prefix.as_str()) {
+                Some(rest) if st.route_prefix != "/" && rest.starts_with('/') => rest.to_string(),
+                _ => path.to_string(),
+            }
+        },
+    );
     let started = Instant::now();
     let is_api = handler.starts_with("/api/");
-    let cors = is_api && req.headers().contains_key(header::ORIGIN);
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|_| is_api)
+        .cloned();
     let mut resp = if is_api && !st.is_ready() {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
     } else {
         next.run(req).await
     };
-    if cors {
-        // Upstream's default `--web.cors.origin='.*'`.
+    if let Some(origin) = origin {
+        // As upstream's SetCORS: `--web.cors.origin` `.*` (the default)
+        // allows any origin as `*`; another pattern echoes the origins it
+        // matches, in full.
         let h = resp.headers_mut();
         for (k, v) in [
             (
@@ -149,9 +165,17 @@ async fn track(State(st): St, matched: Option<MatchedPath>, req: Request, next: 
             ("access-control-allow-methods", "GET, POST, OPTIONS"),
             ("access-control-expose-headers", "Date"),
             ("vary", "Origin"),
-            ("access-control-allow-origin", "*"),
         ] {
             h.insert(k, HeaderValue::from_static(v));
+        }
+        match &st.cors_origin {
+            None => {
+                h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+            }
+            Some(re) if origin.to_str().is_ok_and(|o| re.is_match(o)) => {
+                h.insert("access-control-allow-origin", origin);
+            }
+            Some(_) => {}
         }
     }
     let m = st.metrics();

@@ -111,6 +111,8 @@ pub struct ApiOptions {
     pub admin: Option<Arc<dyn TsdbAdmin>>,
     /// `global.external_labels`, added by `/federate`.
     pub external_labels: argus_model::labels::Labels,
+    /// `--web.cors.origin`, anchored; `None` for `.*` (any origin, `*`).
+    pub cors_origin: Option<regex::Regex>,
 }
 
 struct ConfigState {
@@ -138,6 +140,7 @@ pub struct ApiState {
     page_title: String,
     admin: Option<Arc<dyn TsdbAdmin>>,
     external_labels: RwLock<argus_model::labels::Labels>,
+    cors_origin: Option<regex::Regex>,
     metrics: ApiMetrics,
     start_time_ms: i64,
     ready: AtomicBool,
@@ -174,6 +177,7 @@ impl ApiState {
             page_title: opts.page_title,
             admin: opts.admin,
             external_labels: RwLock::new(opts.external_labels),
+            cors_origin: opts.cors_origin,
             metrics,
             start_time_ms: now,
             ready: AtomicBool::new(false),

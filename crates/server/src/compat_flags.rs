@@ -38,7 +38,6 @@ const PROMETHEUS_FLAGS: &[(&str, Kind, &str)] = &[
     ("web.enable-otlp-receiver", Kind::Bool, "false"),
     ("web.console.templates", Kind::Value, "consoles"),
     ("web.console.libraries", Kind::Value, "console_libraries"),
-    ("web.cors.origin", Kind::Value, ".*"),
     ("storage.tsdb.max-block-duration", Kind::Value, ""),
     ("storage.tsdb.max-block-chunk-segment-size", Kind::Value, ""),
     ("storage.tsdb.wal-segment-size", Kind::Value, ""),

@@ -86,6 +86,10 @@ pub struct ServerArgs {
     /// Accept remote-write requests at /api/v1/write.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub enable_remote_write_receiver: bool,
+    /// Regex of the origins CORS allows, anchored at both ends; `.*`
+    /// allows any (`Access-Control-Allow-Origin: *`).
+    #[arg(long = "web.cors.origin", value_name = "REGEX", default_value = ".*")]
+    pub cors_origin: String,
     /// Title of the page at /.
     #[arg(
         long = "web.page-title",
@@ -167,6 +171,8 @@ pub(crate) struct Parsed {
     pub deprecated: Vec<String>,
     /// From `--web.config.file`.
     pub web_config: crate::web_config::WebConfig,
+    /// `--web.cors.origin`, anchored; `None` for `.*`.
+    pub cors_origin: Option<regex::Regex>,
 }
 
 fn duration_flag(flag: &'static str, v: &str) -> Result<u64, ServerError> {
@@ -298,8 +304,21 @@ impl Parsed {
             ignored,
             deprecated,
             web_config,
+            cors_origin: cors_origin(&a.cors_origin)?,
         })
     }
+}
+
+fn cors_origin(pattern: &str) -> Result<Option<regex::Regex>, ServerError> {
+    if pattern == ".*" {
+        return Ok(None);
+    }
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+        .map(Some)
+        .map_err(|e| ServerError::Flag {
+            flag: "web.cors.origin",
+            message: e.to_string(),
+        })
 }
 
 /// The external URL (as Prometheus's computeExternalURL: the flag, or
@@ -370,6 +389,7 @@ pub(crate) fn flag_map(a: &ServerArgs, global: &crate::GlobalFlags) -> BTreeMap<
             a.enable_remote_write_receiver.to_string(),
         ),
         ("web.page-title", a.page_title.clone()),
+        ("web.cors.origin", a.cors_origin.clone()),
         (
             "web.config.file",
             a.web_config_file

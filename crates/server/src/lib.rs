@@ -384,6 +384,7 @@ pub async fn run(
         route_prefix: f.route_prefix.clone(),
         page_title: args.page_title.clone(),
         external_labels: external_labels(&config),
+        cors_origin: f.cors_origin.clone(),
         admin: args
             .enable_admin_api
             .then(|| Arc::new(tsdb::DbAdmin(db.clone())) as Arc<dyn argus_http_api::TsdbAdmin>),

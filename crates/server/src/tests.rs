@@ -96,7 +96,6 @@ fn packaging_flags_are_accepted_and_named_as_ignored() {
         [
             "--web.console.templates=/usr/share/prometheus/consoles",
             "--web.console.libraries=/usr/share/prometheus/console_libraries",
-            "--web.cors.origin=.*",
             "--storage.tsdb.allow-overlapping-blocks=true",
             "--storage.tsdb.wal-compression=false",
             "--enable-feature=exemplar-storage",
@@ -112,6 +111,17 @@ fn packaging_flags_are_accepted_and_named_as_ignored() {
         Some("console_libraries")
     );
     assert_eq!(m.get("log.format").map(String::as_str), Some("logfmt"));
+}
+
+#[test]
+fn cors_origin_is_anchored_and_dot_star_means_any() {
+    assert!(parsed(&[]).cors_origin.is_none());
+    let re = parsed(&[r"--web.cors.origin=https?://(a|b)\.example\.com"])
+        .cors_origin
+        .unwrap_or_else(|| panic!("a pattern"));
+    assert!(re.is_match("https://a.example.com"));
+    assert!(!re.is_match("https://a.example.com.evil.org"));
+    assert!(flags::Parsed::from_args(&args(&["--web.cors.origin=("])).is_err());
 }
 
 #[test]

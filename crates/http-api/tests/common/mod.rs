@@ -30,6 +30,7 @@ pub fn state(storage: Arc<dyn Queryable>, max_concurrency: usize) -> Arc<ApiStat
         external_host: argus_http_api::ExternalHost::default(),
         admin: None,
         external_labels: argus_model::labels::Labels::empty(),
+        cors_origin: None,
         route_prefix: "/".to_string(),
         page_title: "Argus".to_string(),
     });
