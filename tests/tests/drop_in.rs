@@ -388,7 +388,8 @@ fn retention_size_deletes_the_oldest_blocks_over_the_limit() {
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.retention.size={limit}B"));
+        .arg(format!("--storage.tsdb.retention.size={limit}B"))
+        .arg("--web.enable-lifecycle");
     let mut server = Daemon::spawn("argus", cmd, port, &dir.path().join("argus.log"));
     server.wait_ready("/-/ready", Duration::from_secs(60));
     let kept = e2e::wait_for("size retention", Duration::from_secs(30), || {
@@ -405,6 +406,30 @@ fn retention_size_deletes_the_oldest_blocks_over_the_limit() {
     assert!(at(T0 + 3600).is_empty());
     assert_eq!(at(T0 + 11 * 3600).first().map(|(_, v)| *v), Some(40.0));
     assert!(server.log_text().contains("deleted block past retention"));
+
+    // Prometheus 3.x's storage.tsdb.retention in the config replaces the
+    // flags, and a reload applies it: 3h keeps the blocks ending within 3h
+    // of the newest one's end.
+    e2e::write_file(
+        &config,
+        "global:\n  scrape_interval: 15s\nscrape_configs: []\nstorage:\n  tsdb:\n    retention:\n      time: 3h\n",
+    );
+    assert_eq!(server.post("/-/reload").status, 200);
+    let kept = e2e::wait_for(
+        "time retention from the config",
+        Duration::from_secs(30),
+        || {
+            let now = blocks_on_disk(&data);
+            (now.len() == 2)
+                .then_some(now.clone())
+                .ok_or_else(|| format!("{now:?}"))
+        },
+    );
+    assert_eq!(
+        kept.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        newest[1..].to_vec()
+    );
+    assert!(server.log_text().contains("tsdb retention updated"));
 }
 
 #[test]

@@ -42,6 +42,9 @@ pub struct PrometheusConfig {
     pub remote_write: Vec<RemoteWriteConfig>,
     pub remote_read: Vec<RemoteReadConfig>,
     pub storage: Option<Value>,
+    /// `storage.tsdb.retention` (Prometheus 3.x): when present it replaces
+    /// the retention flags, and a reload applies it.
+    pub tsdb_retention: Option<TsdbRetention>,
     pub tracing: Option<Value>,
     pub runtime: Option<Value>,
     pub otlp: Option<Value>,
@@ -399,8 +402,10 @@ pub fn parse_prometheus_config_in(
         &ctx,
     )
     .map_err(|e| src.located(e))?;
+    let tsdb_retention = tsdb_retention(raw.storage.as_ref(), &root).map_err(|e| src.located(e))?;
     Ok(PrometheusConfig {
         global,
+        tsdb_retention,
         scrape_configs: jobs.list,
         scrape_config_files,
         rule_files,
@@ -414,6 +419,82 @@ pub fn parse_prometheus_config_in(
         base_dir: base_dir.to_path_buf(),
         original: text.to_string(),
     })
+}
+
+/// `storage.tsdb.retention`: omitted fields are unlimited, as upstream
+/// resets the section before reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TsdbRetention {
+    pub time_ms: Option<u64>,
+    pub size_bytes: Option<u64>,
+    /// Accepted and checked; not applied yet.
+    pub percentage: Option<f64>,
+}
+
+fn tsdb_retention(storage: Option<&Value>, root: &At) -> Result<Option<TsdbRetention>, Invalid> {
+    let at = root.key("storage").key("tsdb").key("retention");
+    let Some(section) = storage
+        .and_then(|s| s.get("tsdb"))
+        .and_then(|t| t.get("retention"))
+    else {
+        return Ok(None);
+    };
+    let bad = |at: At, message: String| Invalid { at, message };
+    let Some(map) = section.as_mapping() else {
+        if section.is_null() {
+            return Ok(Some(TsdbRetention::default()));
+        }
+        return Err(bad(
+            at,
+            "must be a mapping of time, size and percentage".to_string(),
+        ));
+    };
+    let mut r = TsdbRetention::default();
+    for (k, v) in map {
+        let key = k.as_str().unwrap_or_default();
+        let here = at.key(key);
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Null => continue,
+            _ => return Err(bad(here, format!("invalid value for {key}"))),
+        };
+        match key {
+            "time" => {
+                let ms = argus_model::duration::parse_duration_ms(&text)
+                    .map_err(|e| bad(here, format!("'storage.tsdb.retention.time': {e}")))?;
+                r.time_ms = Some(ms).filter(|&t| t > 0);
+            }
+            "size" => {
+                let b = argus_model::bytesize::parse_byte_size(&text).map_err(|e| {
+                    bad(
+                        here,
+                        format!("'storage.tsdb.retention.size' must be greater than or equal to 0, got {text:?}: {e}"),
+                    )
+                })?;
+                r.size_bytes = Some(b).filter(|&b| b > 0);
+            }
+            "percentage" => {
+                let p: f64 = text.parse().unwrap_or(f64::NAN);
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(bad(
+                        here,
+                        format!(
+                            "'storage.tsdb.retention.percentage' must be in the range [0, 100], got {text}"
+                        ),
+                    ));
+                }
+                r.percentage = Some(p).filter(|&p| p > 0.0);
+            }
+            other => {
+                return Err(bad(
+                    here,
+                    format!("field {other} not found in type config.TSDBRetentionConfig"),
+                ));
+            }
+        }
+    }
+    Ok(Some(r))
 }
 
 /// The jobs read so far and where each name was first seen.

@@ -429,13 +429,10 @@ pub(crate) fn listen_addr(s: &str) -> String {
 
 /// runtimeinfo's `storageRetention`, as Prometheus: `15d`, `1GiB` or
 /// `15d or 1GiB`.
-pub(crate) fn retention_display(f: &Parsed) -> String {
-    let time = f
-        .retention_ms
-        .map(|ms| argus_model::duration::DisplayMs(ms.unsigned_abs()).to_string());
-    let size = f
-        .retention_bytes
-        .map(|b| argus_model::bytesize::DisplayBytes(b).to_string());
+pub(crate) fn retention_display(retention_ms: Option<i64>, retention_bytes: Option<u64>) -> String {
+    let time =
+        retention_ms.map(|ms| argus_model::duration::DisplayMs(ms.unsigned_abs()).to_string());
+    let size = retention_bytes.map(|b| argus_model::bytesize::DisplayBytes(b).to_string());
     match (time, size) {
         (Some(t), Some(s)) => format!("{t} or {s}"),
         (Some(t), None) => t,

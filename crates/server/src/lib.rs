@@ -118,6 +118,23 @@ fn engine_options(f: &flags::Parsed, cfg: &PrometheusConfig) -> EngineOptions {
     }
 }
 
+/// The time and size retention in force: the config's
+/// `storage.tsdb.retention` when it has one (omitted fields unlimited, as
+/// Prometheus 3.x reads it), else the flags.
+fn retention(f: &flags::Parsed, cfg: &PrometheusConfig) -> (Option<i64>, Option<u64>) {
+    match &cfg.tsdb_retention {
+        Some(r) => {
+            if r.percentage.is_some() {
+                tracing::warn!(
+                    "storage.tsdb.retention.percentage is not supported by argus yet; ignoring it"
+                );
+            }
+            (r.time_ms.and_then(|t| i64::try_from(t).ok()), r.size_bytes)
+        }
+        None => (f.retention_ms, f.retention_bytes),
+    }
+}
+
 fn external_labels(cfg: &PrometheusConfig) -> Labels {
     let pairs: Vec<(&str, &str)> = cfg
         .global
@@ -199,6 +216,7 @@ impl Pipeline {
 struct ServerLifecycle {
     config_file: PathBuf,
     flags: flags::Parsed,
+    db: Arc<Db>,
     current: Mutex<PrometheusConfig>,
     pipeline: Arc<Pipeline>,
     quit: watch::Sender<bool>,
@@ -223,6 +241,14 @@ impl Lifecycle for ServerLifecycle {
                     );
                 }
                 self.pipeline.apply(&cfg);
+                let retention = retention(&self.flags, &cfg);
+                if self.db.retention() != retention {
+                    self.db.set_retention(retention.0, retention.1);
+                    tracing::info!(
+                        retention = %flags::retention_display(retention.0, retention.1),
+                        "tsdb retention updated"
+                    );
+                }
                 memory::trim_after_reload();
                 let engine = Engine::new(engine_options(&self.flags, &cfg));
                 let yaml = cfg.original.clone();
@@ -314,15 +340,16 @@ pub async fn run(
         })?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
 
+    let start_retention = retention(&f, &config);
     let db_opts = DbOptions {
         block_duration_ms: f.block_duration_ms,
-        retention_ms: f.retention_ms,
+        retention_ms: start_retention.0,
         wal: WalOptions {
             fsync: f.wal_fsync,
             ..WalOptions::default()
         },
         external_labels: external_labels(&config),
-        retention_bytes: f.retention_bytes,
+        retention_bytes: start_retention.1,
     };
     let dir = args.storage_path.clone();
     let db = Arc::new(
@@ -357,6 +384,7 @@ pub async fn run(
     let lifecycle = Arc::new(ServerLifecycle {
         config_file: config_file.clone(),
         flags: f.clone(),
+        db: db.clone(),
         current: Mutex::new(config.clone()),
         pipeline: pipeline.clone(),
         quit: quit_tx.clone(),
@@ -373,7 +401,7 @@ pub async fn run(
         },
         flags: flags::flag_map(args, &cfg.global),
         config_yaml: config.original.clone(),
-        storage_retention: flags::retention_display(&f),
+        storage_retention: flags::retention_display(start_retention.0, start_retention.1),
         tsdb: Some(Arc::new(tsdb::DbStatus::new(db.clone()))),
         lifecycle: args
             .enable_lifecycle

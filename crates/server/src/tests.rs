@@ -57,7 +57,10 @@ fn parsed(argv: &[&str]) -> flags::Parsed {
 fn retention_by_time_size_or_both_as_prometheus() {
     let p = parsed(&["--storage.tsdb.retention.size=512MB"]);
     assert_eq!((p.retention_ms, p.retention_bytes), (None, Some(512 << 20)));
-    assert_eq!(flags::retention_display(&p), "512MiB");
+    assert_eq!(
+        flags::retention_display(p.retention_ms, p.retention_bytes),
+        "512MiB"
+    );
     let p = parsed(&[
         "--storage.tsdb.retention.size=1GB",
         "--storage.tsdb.retention.time=2d",
@@ -66,11 +69,20 @@ fn retention_by_time_size_or_both_as_prometheus() {
         (p.retention_ms, p.retention_bytes),
         (Some(2 * 86_400_000), Some(1 << 30))
     );
-    assert_eq!(flags::retention_display(&p), "2d or 1GiB");
+    assert_eq!(
+        flags::retention_display(p.retention_ms, p.retention_bytes),
+        "2d or 1GiB"
+    );
     let p = parsed(&["--storage.tsdb.retention=30d"]);
     assert_eq!(p.retention_ms, Some(30 * 86_400_000));
     assert_eq!(p.deprecated.len(), 1);
-    assert_eq!(flags::retention_display(&parsed(&[])), "15d");
+    assert_eq!(
+        {
+            let p = parsed(&[]);
+            flags::retention_display(p.retention_ms, p.retention_bytes)
+        },
+        "15d"
+    );
 }
 
 #[test]

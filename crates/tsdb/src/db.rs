@@ -265,6 +265,9 @@ fn snapshot_name() -> String {
 pub struct Db {
     dir: PathBuf,
     opts: DbOptions,
+    /// Time and size retention: from `opts`, changed by
+    /// [`Db::set_retention`] (a config reload).
+    retention: RwLock<(Option<i64>, Option<u64>)>,
     head: Head,
     wal: Wal,
     blocks: RwLock<Vec<LoadedBlock>>,
@@ -368,6 +371,7 @@ impl Db {
         let wal = Wal::open(&wal_dir, opts.wal.clone()).map_err(io_err(&wal_dir))?;
         Ok(Db {
             dir: dir.to_path_buf(),
+            retention: RwLock::new((opts.retention_ms, opts.retention_bytes)),
             opts,
             head,
             wal,
@@ -519,6 +523,17 @@ impl Db {
         blocks.sort_by_key(|a| (a.meta().min_time, a.ulid()));
     }
 
+    /// Changes the time and size retention (`None` or 0: none), applied
+    /// from the next [`Db::apply_retention`] on.
+    pub fn set_retention(&self, retention_ms: Option<i64>, retention_bytes: Option<u64>) {
+        *self.retention.write() = (retention_ms.filter(|&t| t > 0), retention_bytes);
+    }
+
+    /// The time and size retention in force.
+    pub fn retention(&self) -> (Option<i64>, Option<u64>) {
+        *self.retention.read()
+    }
+
     /// Deletes blocks past the retention, as Prometheus: by time, blocks
     /// ending more than the retention before the newest block's end; by
     /// size, going from the newest block (by end time) to the oldest and
@@ -531,8 +546,9 @@ impl Db {
     }
 
     fn apply_retention_locked(&self) -> Result<Vec<String>, TsdbError> {
-        let size_limit = self.opts.retention_bytes.filter(|&b| b > 0);
-        if self.opts.retention_ms.is_none() && size_limit.is_none() {
+        let (retention_ms, retention_bytes) = *self.retention.read();
+        let size_limit = retention_bytes.filter(|&b| b > 0);
+        if retention_ms.is_none() && size_limit.is_none() {
             return Ok(Vec::new());
         }
         let wal_bytes = match size_limit {
@@ -542,7 +558,7 @@ impl Db {
         let mut doomed: Vec<(LoadedBlock, &'static str)> = Vec::new();
         {
             let mut blocks = self.blocks.write();
-            if let Some(retention) = self.opts.retention_ms
+            if let Some(retention) = retention_ms
                 && let Some(newest) = blocks.iter().map(|b| b.meta().max_time).max()
             {
                 let (gone, kept): (Vec<_>, Vec<_>) = blocks

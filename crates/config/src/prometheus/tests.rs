@@ -792,3 +792,37 @@ fn exact_messages() {
     assert!(c.remote_write[0].queue_config.retry_on_http_429);
     assert_eq!(c.remote_write[0].metadata_config.max_samples_per_send, 2000);
 }
+
+#[test]
+fn tsdb_retention_in_the_config_as_prometheus_3() {
+    let c = parse("storage:\n  tsdb:\n    retention:\n      time: 30d\n      size: 1GB\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.tsdb_retention,
+        Some(TsdbRetention {
+            time_ms: Some(30 * 86_400_000),
+            size_bytes: Some(1 << 30),
+            percentage: None,
+        })
+    );
+    // Omitted fields are unlimited; no section means the flags apply.
+    let c = parse("storage:\n  tsdb:\n    retention:\n      size: 512MB\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.tsdb_retention.map(|r| r.time_ms), Some(None));
+    assert_eq!(parse("storage: {}\n").map(|c| c.tsdb_retention), Ok(None));
+    assert_error(
+        "storage:\n  tsdb:\n    retention:\n      percentage: 101\n",
+        4,
+        &["percentage", "[0, 100]"],
+    );
+    assert_error(
+        "storage:\n  tsdb:\n    retention:\n      size: 12 parsecs\n",
+        4,
+        &["retention.size"],
+    );
+    assert_error(
+        "storage:\n  tsdb:\n    retention:\n      tme: 3h\n",
+        4,
+        &["tme", "TSDBRetentionConfig"],
+    );
+}
