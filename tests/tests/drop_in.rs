@@ -691,6 +691,19 @@ fn federate_scraped_by_the_real_prometheus_gives_it_the_same_series() {
         ),
     );
     let prom = e2e::start_prometheus(dir.path(), "prometheus", &prom_config, &[]);
+    // Every flag the reference shows in status/flags, argus shows too.
+    let prom_flags = prom.api("/api/v1/status/flags");
+    let argus_flags = argus.api("/api/v1/status/flags");
+    let missing: Vec<&String> = prom_flags
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| argus_flags.get(k.as_str()).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags prometheus has and argus does not: {missing:?}"
+    );
     let series = |d: &Daemon| {
         d.instant(r#"{job="node"}"#, None)
             .into_iter()

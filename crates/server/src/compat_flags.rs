@@ -39,15 +39,18 @@ const PROMETHEUS_FLAGS: &[(&str, Kind, &str)] = &[
     ("web.console.templates", Kind::Value, "consoles"),
     ("web.console.libraries", Kind::Value, "console_libraries"),
     ("storage.tsdb.max-block-duration", Kind::Value, ""),
-    ("storage.tsdb.max-block-chunk-segment-size", Kind::Value, ""),
-    ("storage.tsdb.wal-segment-size", Kind::Value, ""),
+    (
+        "storage.tsdb.max-block-chunk-segment-size",
+        Kind::Value,
+        "0B",
+    ),
+    ("storage.tsdb.wal-segment-size", Kind::Value, "0B"),
     ("storage.tsdb.no-lockfile", Kind::Bool, "false"),
     (
         "storage.tsdb.allow-overlapping-compaction",
         Kind::Bool,
         "true",
     ),
-    ("storage.tsdb.allow-overlapping-blocks", Kind::Bool, "false"),
     ("storage.tsdb.wal-compression", Kind::Bool, "true"),
     ("storage.tsdb.wal-compression-type", Kind::Value, "snappy"),
     (
@@ -63,7 +66,7 @@ const PROMETHEUS_FLAGS: &[(&str, Kind, &str)] = &[
     ),
     ("storage.tsdb.delay-compact-file.path", Kind::Value, ""),
     ("storage.remote.flush-deadline", Kind::Value, "1m"),
-    ("storage.remote.read-sample-limit", Kind::Value, "5e7"),
+    ("storage.remote.read-sample-limit", Kind::Value, "50000000"),
     ("storage.remote.read-concurrent-limit", Kind::Value, "10"),
     (
         "storage.remote.read-max-bytes-in-frame",
@@ -91,16 +94,20 @@ const PROMETHEUS_FLAGS: &[(&str, Kind, &str)] = &[
     ),
     ("agent", Kind::AgentOnly, "false"),
     ("storage.agent.path", Kind::AgentOnly, "data-agent/"),
-    ("storage.agent.wal-segment-size", Kind::AgentOnly, ""),
+    ("storage.agent.wal-segment-size", Kind::AgentOnly, "0B"),
     ("storage.agent.wal-compression", Kind::AgentOnly, "true"),
     (
         "storage.agent.wal-compression-type",
         Kind::AgentOnly,
         "snappy",
     ),
-    ("storage.agent.wal-truncate-frequency", Kind::AgentOnly, ""),
-    ("storage.agent.retention.min-time", Kind::AgentOnly, ""),
-    ("storage.agent.retention.max-time", Kind::AgentOnly, ""),
+    (
+        "storage.agent.wal-truncate-frequency",
+        Kind::AgentOnly,
+        "0s",
+    ),
+    ("storage.agent.retention.min-time", Kind::AgentOnly, "5m"),
+    ("storage.agent.retention.max-time", Kind::AgentOnly, "4h"),
     (
         "storage.agent.checkpoint-from-in-memory-series",
         Kind::AgentOnly,
@@ -112,6 +119,7 @@ const PROMETHEUS_FLAGS: &[(&str, Kind, &str)] = &[
         "1000",
     ),
     ("storage.agent.no-lockfile", Kind::AgentOnly, "false"),
+    ("write-documentation", Kind::Bool, "false"),
 ];
 
 /// The Prometheus-only flags given on the command line, with their values.
@@ -137,16 +145,13 @@ impl CompatFlags {
 
     /// Every flag of the table with what was given, else its default.
     pub fn values(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
-        PROMETHEUS_FLAGS
-            .iter()
-            .filter(|(_, kind, _)| *kind != Kind::AgentOnly)
-            .map(|(name, _, default)| {
-                let given = self.given.iter().find(|(n, _)| n == name);
-                (
-                    *name,
-                    given.map_or_else(|| default.to_string(), |(_, v)| v.clone()),
-                )
-            })
+        PROMETHEUS_FLAGS.iter().map(|(name, _, default)| {
+            let given = self.given.iter().find(|(n, _)| n == name);
+            (
+                *name,
+                given.map_or_else(|| default.to_string(), |(_, v)| v.clone()),
+            )
+        })
     }
 }
 

@@ -363,13 +363,25 @@ pub(crate) fn external_url_and_prefix(
 
 /// Every flag as a string, for `/api/v1/status/flags`: what was given,
 /// else the default, as Prometheus shows them.
-pub(crate) fn flag_map(a: &ServerArgs, global: &crate::GlobalFlags) -> BTreeMap<String, String> {
+pub(crate) fn flag_map(
+    a: &ServerArgs,
+    f: &Parsed,
+    global: &crate::GlobalFlags,
+) -> BTreeMap<String, String> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    // Shown as upstream shows them once defaulted: the time retention in
+    // force, sizes in its byte form.
+    let duration = |ms: Option<i64>| {
+        argus_model::duration::DisplayMs(ms.unwrap_or(0).unsigned_abs()).to_string()
+    };
     let mut m: BTreeMap<String, String> = [
         ("config.file", a.config_file.display().to_string()),
         ("storage.tsdb.path", a.storage_path.display().to_string()),
-        ("storage.tsdb.retention.time", opt(&a.retention_time)),
-        ("storage.tsdb.retention.size", opt(&a.retention_size)),
+        ("storage.tsdb.retention.time", duration(f.retention_ms)),
+        (
+            "storage.tsdb.retention.size",
+            argus_model::bytesize::DisplayBytes(f.retention_bytes.unwrap_or(0)).to_string(),
+        ),
         (
             "storage.tsdb.min-block-duration",
             a.min_block_duration.clone(),
@@ -381,7 +393,7 @@ pub(crate) fn flag_map(a: &ServerArgs, global: &crate::GlobalFlags) -> BTreeMap<
         ("storage.tsdb.wal-fsync", a.wal_fsync.clone()),
         ("web.listen-address", a.listen_address.clone()),
         ("web.external-url", opt(&a.external_url)),
-        ("web.route-prefix", opt(&a.route_prefix)),
+        ("web.route-prefix", f.route_prefix.clone()),
         ("web.enable-lifecycle", a.enable_lifecycle.to_string()),
         ("web.enable-admin-api", a.enable_admin_api.to_string()),
         (
@@ -414,6 +426,17 @@ pub(crate) fn flag_map(a: &ServerArgs, global: &crate::GlobalFlags) -> BTreeMap<
     }
     for (name, value) in a.compat.values() {
         m.insert(name.to_string(), value);
+    }
+    // Upstream's default: a tenth of the time retention, at most 31d.
+    if m.get("storage.tsdb.max-block-duration")
+        .is_some_and(String::is_empty)
+    {
+        let max = 31 * 24 * 3600 * 1000;
+        let ms = f.retention_ms.map_or(max, |r| (r / 10).min(max));
+        m.insert(
+            "storage.tsdb.max-block-duration".to_string(),
+            duration(Some(ms)),
+        );
     }
     m
 }

@@ -7,6 +7,7 @@ mod compat_flags;
 mod flags;
 mod memory;
 mod scrape_status;
+mod starting;
 mod tsdb;
 mod web_config;
 
@@ -330,7 +331,7 @@ pub async fn run(
 
     // The address is taken before the storage directory is touched, so a
     // port in use fails the start without creating or locking anything.
-    // Connections made meanwhile wait in the backlog until the API serves.
+    // Until the API serves, probes get Prometheus's start-up answers.
     let addr = flags::listen_addr(&args.listen_address);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -339,6 +340,7 @@ pub async fn run(
             error,
         })?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
+    let starting = starting::StartupResponder::start(listener, f.route_prefix.clone());
 
     let start_retention = retention(&f, &config);
     let db_opts = DbOptions {
@@ -399,7 +401,7 @@ pub async fn run(
             version: env!("CARGO_PKG_VERSION").to_string(),
             ..BuildInfo::default()
         },
-        flags: flags::flag_map(args, &cfg.global),
+        flags: flags::flag_map(args, &f, &cfg.global),
         config_yaml: config.original.clone(),
         storage_retention: flags::retention_display(start_retention.0, start_retention.1),
         tsdb: Some(Arc::new(tsdb::DbStatus::new(db.clone()))),
@@ -452,6 +454,7 @@ pub async fn run(
             tracing::info!("stopping: draining http requests");
         }
     };
+    let listener = starting.finish().await.map_err(ServerError::Serve)?;
     let serve = axum::serve(argus_http_api::conn::LenientListener(listener), app)
         .with_graceful_shutdown(graceful);
     let drain_deadline = async {

@@ -31,7 +31,11 @@ fn defaults_are_prometheus_defaults() {
     assert_eq!(p.query_timeout, Duration::from_secs(120));
     assert_eq!(p.max_samples, 50_000_000);
     assert_eq!(p.max_depth, argus_promql::DEFAULT_MAX_DEPTH);
-    let m = flags::flag_map(&a, &global());
+    let m = flags::flag_map(
+        &a,
+        &flags::Parsed::from_args(&a).unwrap_or_else(|e| panic!("{e}")),
+        &global(),
+    );
     assert_eq!(
         m.get("query.max-concurrency").map(String::as_str),
         Some("20")
@@ -96,7 +100,7 @@ fn packaging_flags_are_accepted_and_named_as_ignored() {
         "--enable-feature=exemplar-storage,promql-delayed-name-removal",
         "--enable-feature=promql-experimental-functions",
         "--no-storage.tsdb.wal-compression",
-        "--storage.tsdb.allow-overlapping-blocks",
+        "--storage.tsdb.allow-overlapping-compaction",
         "--web.cors.origin",
         ".*",
         "--storage.tsdb.min-block-duration=1h",
@@ -108,12 +112,27 @@ fn packaging_flags_are_accepted_and_named_as_ignored() {
         [
             "--web.console.templates=/usr/share/prometheus/consoles",
             "--web.console.libraries=/usr/share/prometheus/console_libraries",
-            "--storage.tsdb.allow-overlapping-blocks=true",
+            "--storage.tsdb.allow-overlapping-compaction=true",
             "--storage.tsdb.wal-compression=false",
             "--enable-feature=exemplar-storage",
         ]
     );
-    let m = flags::flag_map(&args(&["--web.console.templates=/c"]), &global());
+    let a = args(&["--web.console.templates=/c"]);
+    let m = flags::flag_map(&a, &parsed(&["--web.console.templates=/c"]), &global());
+    assert_eq!(
+        m.get("storage.tsdb.retention.time").map(String::as_str),
+        Some("15d")
+    );
+    assert_eq!(
+        m.get("storage.tsdb.retention.size").map(String::as_str),
+        Some("0B")
+    );
+    assert_eq!(
+        m.get("storage.tsdb.max-block-duration").map(String::as_str),
+        Some("1d12h")
+    );
+    assert_eq!(m.get("web.route-prefix").map(String::as_str), Some("/"));
+    assert_eq!(m.get("agent").map(String::as_str), Some("false"));
     assert_eq!(
         m.get("web.console.templates").map(String::as_str),
         Some("/c")
