@@ -420,10 +420,10 @@ fn adding_and_removing_thousands_of_jobs_returns_the_memory() {
     std::thread::sleep(Duration::from_secs(3));
     let start = status_kb(server.pid(), "VmRSS");
     eprintln!("start rss {start} kB");
-    // The allocator keeps some freed pages in its arenas (a plateau some
-    // 8 MB over the start on this machine, reached after a few cycles), so
-    // the checks are relative to what the jobs themselves take: most of it
-    // must come back each cycle, and what stays must not grow per cycle.
+    // Back within 20% of the start after each cycle (the server caps
+    // glibc's arenas and trims after reloads; it stays some 5-12% over
+    // here), most of what the jobs took returned, and what stays not
+    // growing from cycle to cycle.
     let mut after_removal = Vec::new();
     for cycle in 0..3 {
         e2e::write_file(&config, &churn_config(JOBS));
@@ -445,6 +445,10 @@ fn adding_and_removing_thousands_of_jobs_returns_the_memory() {
         let after = status_kb(server.pid(), "VmRSS");
         eprintln!(
             "cycle {cycle}: add {JOBS} jobs {added:?}, rss {full} kB; remove {removed:?}, rss {after} kB"
+        );
+        assert!(
+            after * 5 <= start * 6,
+            "cycle {cycle}: rss {after} kB after removing the jobs, more than 20% over the start ({start} kB)"
         );
         let jobs_kb = full.saturating_sub(start);
         assert!(

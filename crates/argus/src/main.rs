@@ -114,6 +114,7 @@ struct InspectArgs {
 }
 
 fn main() -> ExitCode {
+    argus_server::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     logging::init(&cli.log_level, cli.log_format);
     match run(cli) {

@@ -5,7 +5,7 @@
 
 mod compat_flags;
 mod flags;
-mod memory;
+pub mod memory;
 mod scrape_status;
 mod starting;
 mod tsdb;
