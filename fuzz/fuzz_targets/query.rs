@@ -26,12 +26,11 @@
 
 #![no_main]
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use argus_fuzz::{send, verbose};
-use argus_http_api::{ApiOptions, ApiState, BuildInfo, ExternalHost};
+use argus_http_api::{ApiOptions, ApiState};
 use argus_model::labels::Labels;
 use argus_model::memstore::MemStorage;
 use argus_promql::{Engine, EngineOptions};
@@ -54,23 +53,14 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("tokio runtime");
+        let engine = Engine::new(EngineOptions {
+            max_samples: 50_000,
+            ..EngineOptions::default()
+        });
         let state = ApiState::new(ApiOptions {
-            storage: Arc::new(store()),
-            engine: Engine::new(EngineOptions {
-                max_samples: 50_000,
-                ..EngineOptions::default()
-            }),
             query_timeout: Duration::from_secs(2),
             max_concurrency: 4,
-            build_info: BuildInfo::default(),
-            flags: BTreeMap::new(),
-            config_yaml: String::new(),
-            storage_retention: "15d".to_string(),
-            tsdb: None,
-            lifecycle: None,
-            registry: prometheus_client::registry::Registry::default(),
-            scrape: None,
-            external_host: ExternalHost::default(),
+            ..ApiOptions::new(Arc::new(store()), engine)
         });
         state.set_ready(true);
         Harness {

@@ -115,6 +115,34 @@ pub struct ApiOptions {
     pub cors_origin: Option<regex::Regex>,
 }
 
+impl ApiOptions {
+    /// An API over `storage` with `engine` and Prometheus's defaults for
+    /// the rest (2m timeout, 20 queries at once, no lifecycle, admin API or
+    /// scrape status, route prefix `/`); change fields as needed.
+    pub fn new(storage: Arc<dyn Queryable>, engine: Engine) -> ApiOptions {
+        ApiOptions {
+            storage,
+            engine,
+            query_timeout: Duration::from_secs(120),
+            max_concurrency: 20,
+            build_info: BuildInfo::default(),
+            flags: BTreeMap::new(),
+            config_yaml: String::new(),
+            storage_retention: "15d".to_string(),
+            tsdb: None,
+            lifecycle: None,
+            registry: Registry::default(),
+            scrape: None,
+            external_host: ExternalHost::default(),
+            route_prefix: "/".to_string(),
+            page_title: "Argus".to_string(),
+            admin: None,
+            external_labels: argus_model::labels::Labels::empty(),
+            cors_origin: None,
+        }
+    }
+}
+
 struct ConfigState {
     yaml: String,
     reload_success: bool,
