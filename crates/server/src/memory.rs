@@ -23,10 +23,15 @@ pub fn return_freed_memory() {
 /// Caps glibc's malloc arenas at one per core. By default it makes up to
 /// eight per core, and memory freed in one (thousands of scrape loops
 /// stopped by a reload) stays spread over partly used pages of all of them,
-/// which trimming cannot return. Call before any thread starts.
+/// which trimming cannot return. Call before any thread starts. A
+/// `MALLOC_ARENA_MAX` in the environment is left to glibc.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn limit_malloc_arenas() {
+    // An operator's own setting wins.
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(2);
     // SAFETY: mallopt only sets a glibc tunable; called before other
