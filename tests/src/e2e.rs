@@ -350,6 +350,43 @@ pub fn start_prometheus(dir: &Path, name: &str, config: &Path, extra: &[&str]) -
     d
 }
 
+/// Runs `argus server` on `config` (storage in `dir/data`) until it exits,
+/// at most 15 s; returns its status and stderr. For starts that must fail.
+pub fn run_server_to_exit(dir: &Path, config: &Path) -> (ExitStatus, String) {
+    let stderr_path = config.with_extension("stderr");
+    let mut child = argus_server(
+        &dir.join("data"),
+        config,
+        crate::differential::free_port(),
+        &[],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+    .spawn()
+    .expect("spawn argus server");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "argus server kept running with {}:\n{}",
+                config.display(),
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        status,
+        std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    )
+}
+
 pub fn write_file(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }

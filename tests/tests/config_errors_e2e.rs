@@ -3,10 +3,8 @@
 //! bad file on reload (HTTP or SIGHUP) answers 500, reports
 //! `argus_config_last_reload_successful 0` and keeps its old config.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use argus_tests::differential::free_port;
 use argus_tests::e2e::{self, Daemon, now_s, wait_for};
 use argus_tests::fixed_target::{FixedTarget, TEXT_CONTENT_TYPE};
 
@@ -163,41 +161,6 @@ scrape_config:
     },
 ];
 
-/// Runs `argus server` on `config` and returns its exit status and stderr,
-/// failing when it does not exit within the bound.
-fn run_to_exit(
-    dir: &std::path::Path,
-    config: &std::path::Path,
-) -> (std::process::ExitStatus, String) {
-    let stderr_path = config.with_extension("stderr");
-    let mut child = e2e::argus_server(&dir.join("data"), config, free_port(), &[])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("spawn argus server");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "argus server kept running with {}:\n{}",
-                config.display(),
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        status,
-        std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-    )
-}
-
 #[test]
 fn bad_configs_fail_startup_with_file_line_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -206,7 +169,7 @@ fn bad_configs_fail_startup_with_file_line_and_field() {
         let config = dir.path().join(case.file);
         e2e::write_file(&config, case.yaml);
         let started = Instant::now();
-        let (status, stderr) = run_to_exit(dir.path(), &config);
+        let (status, stderr) = e2e::run_server_to_exit(dir.path(), &config);
         if status.success() {
             failures.push(format!("{}: exited successfully:\n{stderr}", case.file));
             continue;

@@ -135,6 +135,16 @@ fn assert_server_up(server: &Daemon) {
 
 const MINIMAL_CONFIG: &str = "global:\n  scrape_interval: 15s\nscrape_configs: []\n";
 
+/// A temporary directory with [`MINIMAL_CONFIG`] and `argus server` on it
+/// with `extra` flags.
+fn minimal_server(extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, Daemon) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    e2e::write_file(&config, MINIMAL_CONFIG);
+    let server = e2e::start_argus(dir.path(), "argus", &config, extra);
+    (dir, config, server)
+}
+
 #[test]
 fn the_official_container_command_starts_with_one_warning_line() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -527,10 +537,7 @@ fn delete_series_hides_the_data_and_admin_endpoints_need_the_flag() {
 
 #[test]
 fn a_block_backfilled_into_a_running_server_is_queried_within_a_minute() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    e2e::write_file(&config, MINIMAL_CONFIG);
-    let server = e2e::start_argus(dir.path(), "argus", &config, &[]);
+    let (dir, _config, server) = minimal_server(&[]);
     let data = dir.path().join("argus-data");
     let t = (T0 + 3600) as f64;
     assert!(server.instant("count(backfilled)", Some(t)).is_empty());
@@ -570,15 +577,7 @@ fn a_block_backfilled_into_a_running_server_is_queried_within_a_minute() {
 
 #[test]
 fn the_page_at_root_and_metrics_in_both_formats() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    e2e::write_file(&config, MINIMAL_CONFIG);
-    let server = e2e::start_argus(
-        dir.path(),
-        "argus",
-        &config,
-        &["--web.page-title=Team metrics"],
-    );
+    let (_dir, _config, server) = minimal_server(&["--web.page-title=Team metrics"]);
     for path in ["/", "/graph"] {
         let r = server.get(path);
         assert_eq!(r.status, 200, "{path}");
@@ -800,10 +799,7 @@ fn run_argus(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn messages_say_what_is_wrong_and_where() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    e2e::write_file(&config, MINIMAL_CONFIG);
-    let server = e2e::start_argus(dir.path(), "argus", &config, &[]);
+    let (dir, config, server) = minimal_server(&[]);
     // Parse errors with Prometheus's position and expected token.
     for (q, want) in [
         (

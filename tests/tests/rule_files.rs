@@ -4,11 +4,8 @@
 //! position of each problem; on reload it fails the reload and the old
 //! config stays.
 
-use std::path::Path;
-use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use argus_tests::differential::free_port;
 use argus_tests::e2e::{self, Daemon, wait_for};
 
 const WARNING: &str = "rule evaluation and alert sending are not available yet in argus";
@@ -50,38 +47,6 @@ global:
 rule_files: [{}]
 ",
         list.join(", ")
-    )
-}
-
-/// Runs `argus server` on `config` until it exits (at most 15 s); returns
-/// its status and stderr.
-fn run_to_exit(dir: &Path, config: &Path) -> (ExitStatus, String) {
-    let stderr_path = config.with_extension("stderr");
-    let mut child = e2e::argus_server(&dir.join("data"), config, free_port(), &[])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("spawn argus server");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "argus server kept running with {}:\n{}",
-                config.display(),
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        status,
-        std::fs::read_to_string(&stderr_path).unwrap_or_default(),
     )
 }
 
@@ -129,7 +94,7 @@ fn bad_rule_file_fails_the_start_with_file_group_rule_and_position() {
     e2e::write_file(&rules, BAD_EXPR_RULES);
     let config = dir.path().join("prometheus.yml");
     e2e::write_file(&config, &prometheus_yml(&["*.rules.yml"], 1));
-    let (status, stderr) = run_to_exit(dir.path(), &config);
+    let (status, stderr) = e2e::run_server_to_exit(dir.path(), &config);
     assert!(!status.success(), "exited successfully:\n{stderr}");
     let want = format!(
         "{}: 7:15: group \"node\", rule 2, \"Broken\": could not parse expression: ",
@@ -154,7 +119,7 @@ fn bad_rule_file_fails_the_start_with_file_group_rule_and_position() {
   - name: g
 ",
     );
-    let (status, stderr) = run_to_exit(dir.path(), &config);
+    let (status, stderr) = e2e::run_server_to_exit(dir.path(), &config);
     assert!(!status.success(), "exited successfully:\n{stderr}");
     for want in [
         "4:17: 5:16: group \"g\", rule 1, \"A\": only one of 'record' and 'alert' must be set",
