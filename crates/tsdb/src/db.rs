@@ -1215,8 +1215,9 @@ mod tests {
         Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string())])
     }
 
-    fn all(db: &Db) -> Vec<(Labels, Vec<Sample>)> {
-        db.select_all(&[], i64::MIN, i64::MAX)
+    /// Every series of `q` with its decoded samples.
+    fn decoded_all(q: &impl QueryableExt) -> Vec<(Labels, Vec<Sample>)> {
+        q.select_all(&[], i64::MIN, i64::MAX)
             .expect("select")
             .into_iter()
             .map(|s| {
@@ -1224,6 +1225,10 @@ mod tests {
                 (s.labels, v)
             })
             .collect()
+    }
+
+    fn all(db: &Db) -> Vec<(Labels, Vec<Sample>)> {
+        decoded_all(db)
     }
 
     fn write(db: &Db, series_n: usize, from: i64, to: i64, step: i64) {
@@ -1338,15 +1343,7 @@ mod tests {
     }
 
     fn block_samples(dir: &Path) -> Vec<(Labels, Vec<Sample>)> {
-        let b = BlockReader::open(dir).expect("open block");
-        b.select_all(&[], i64::MIN, i64::MAX)
-            .expect("select")
-            .into_iter()
-            .map(|s| {
-                let v = s.decode(i64::MIN, i64::MAX).expect("decode");
-                (s.labels, v)
-            })
-            .collect()
+        decoded_all(&BlockReader::open(dir).expect("open block"))
     }
 
     #[test]
