@@ -124,6 +124,11 @@ fn raw_characters_in_urls_are_answered_like_encoded_ones() {
     assert_server_up(&server);
 }
 
+/// The first sample's value of `query` at `t` (Unix seconds).
+fn value_at(server: &Daemon, query: &str, t: f64) -> Option<f64> {
+    server.instant(query, Some(t)).first().map(|(_, v)| *v)
+}
+
 fn assert_server_up(server: &Daemon) {
     assert_eq!(server.get("/-/healthy").status, 200);
     assert!(
@@ -412,9 +417,11 @@ fn retention_size_deletes_the_oldest_blocks_over_the_limit() {
     let newest: Vec<&String> = before[3..].iter().map(|(id, _)| id).collect();
     assert_eq!(kept_ids, newest, "the oldest blocks go first");
     // The deleted range is gone from queries; the kept one answers.
-    let at = |t: i64| server.instant("count(load)", Some(t as f64));
-    assert!(at(T0 + 3600).is_empty());
-    assert_eq!(at(T0 + 11 * 3600).first().map(|(_, v)| *v), Some(40.0));
+    assert_eq!(value_at(&server, "count(load)", (T0 + 3600) as f64), None);
+    assert_eq!(
+        value_at(&server, "count(load)", (T0 + 11 * 3600) as f64),
+        Some(40.0)
+    );
     assert!(server.log_text().contains("deleted block past retention"));
 
     // Prometheus 3.x's storage.tsdb.retention in the config replaces the
@@ -459,13 +466,7 @@ fn delete_series_hides_the_data_and_admin_endpoints_need_the_flag() {
     );
     server.wait_ready("/-/ready", Duration::from_secs(60));
     let t = (T0 + 3 * 3600) as f64;
-    assert_eq!(
-        server
-            .instant("count(temp)", Some(t))
-            .first()
-            .map(|(_, v)| *v),
-        Some(3.0)
-    );
+    assert_eq!(value_at(&server, "count(temp)", t), Some(3.0));
     let r = http::request(
         &server.addr(),
         "POST",
@@ -478,13 +479,7 @@ fn delete_series_hides_the_data_and_admin_endpoints_need_the_flag() {
     )
     .expect("delete_series");
     assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(
-        server
-            .instant("count(temp)", Some(t))
-            .first()
-            .map(|(_, v)| *v),
-        Some(2.0)
-    );
+    assert_eq!(value_at(&server, "count(temp)", t), Some(2.0));
     assert!(server.series(r#"temp{i="1"}"#, T0 as f64, t).is_empty());
     // Deleting needs at least one selector, as upstream.
     let r = server.post("/api/v1/admin/tsdb/delete_series");
@@ -504,22 +499,10 @@ fn delete_series_hides_the_data_and_admin_endpoints_need_the_flag() {
         &dir.path().join("admin2.log"),
     );
     server.wait_ready("/-/ready", Duration::from_secs(60));
-    assert_eq!(
-        server
-            .instant("count(temp)", Some(t))
-            .first()
-            .map(|(_, v)| *v),
-        Some(2.0)
-    );
+    assert_eq!(value_at(&server, "count(temp)", t), Some(2.0));
     let r = server.post("/api/v1/admin/tsdb/clean_tombstones");
     assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(
-        server
-            .instant("count(temp)", Some(t))
-            .first()
-            .map(|(_, v)| *v),
-        Some(2.0)
-    );
+    assert_eq!(value_at(&server, "count(temp)", t), Some(2.0));
     let r = server.post("/api/v1/admin/tsdb/snapshot");
     assert_eq!(r.status, 200, "{}", r.body);
     let name = body_of(&r)["data"]["name"]
@@ -540,14 +523,14 @@ fn a_block_backfilled_into_a_running_server_is_queried_within_a_minute() {
     let (dir, _config, server) = minimal_server(&[]);
     let data = dir.path().join("argus-data");
     let t = (T0 + 3600) as f64;
-    assert!(server.instant("count(backfilled)", Some(t)).is_empty());
+    assert_eq!(value_at(&server, "count(backfilled)", t), None);
     import(dir.path(), &backfill_text("backfilled", 2, 2), &data);
     let started = std::time::Instant::now();
     e2e::wait_for("the backfilled block", Duration::from_secs(60), || {
-        let r = server.instant("count(backfilled)", Some(t));
-        (r.first().map(|(_, v)| *v) == Some(2.0))
+        let v = value_at(&server, "count(backfilled)", t);
+        (v == Some(2.0))
             .then_some(())
-            .ok_or_else(|| format!("{r:?}"))
+            .ok_or_else(|| format!("{v:?}"))
     });
     eprintln!("backfilled block queryable after {:?}", started.elapsed());
     // Milliseconds where seconds belong are refused with a hint, and
