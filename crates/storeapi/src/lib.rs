@@ -3,8 +3,11 @@
 //! `proto/` and wire-compatible with Thanos v0.39, so Thanos queriers and
 //! stores and Argus's talk to each other.
 //!
-//! This crate holds the wire types only; the server over the read
-//! interface and the client implementing it build on it.
+//! This crate holds the wire types and their mapping to the model's
+//! ([`convert`]); the server over the read interface and the client
+//! implementing it build on it.
+
+pub mod convert;
 
 /// Package `thanos`: `Store`, series, chunks, matchers, labels.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
