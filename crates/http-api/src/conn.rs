@@ -246,13 +246,13 @@ impl RequestFramer {
                     .value
                     .rsplit(|b| *b == b',')
                     .next()
-                    .is_some_and(|last| trim_ascii(last).eq_ignore_ascii_case(b"chunked"));
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
                 if !chunked {
                     // Not a framing this layer follows; hyper refuses it.
                     upgrade = true;
                 }
             } else if h.name.eq_ignore_ascii_case("content-length") {
-                match std::str::from_utf8(trim_ascii(h.value))
+                match std::str::from_utf8(h.value.trim_ascii())
                     .ok()
                     .and_then(|v| v.parse::<u64>().ok())
                 {
@@ -295,7 +295,7 @@ impl RequestFramer {
 fn next_after_line(framing: &Framing, line: &[u8]) -> Framing {
     match framing {
         Framing::ChunkSize => {
-            let size = line.split(|b| *b == b';').next().map(trim_ascii);
+            let size = line.split(|b| *b == b';').next().map(<[u8]>::trim_ascii);
             match size
                 .and_then(|s| std::str::from_utf8(s).ok())
                 .and_then(|s| u64::from_str_radix(s, 16).ok())
@@ -332,10 +332,6 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-fn trim_ascii(s: &[u8]) -> &[u8] {
-    s.trim_ascii()
 }
 
 fn percent_encode_target(target: &[u8], out: &mut Vec<u8>) {

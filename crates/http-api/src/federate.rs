@@ -117,15 +117,11 @@ fn render(found: &[Federated], external_labels: &Labels) -> String {
             out.push('}');
         }
         out.push(' ');
-        out.push_str(&text_float(f.sample.v));
+        // The text format writes values as Go's `'g'`, -1.
+        out.push_str(&argus_promql::format::format_g(f.sample.v));
         let _ = writeln!(out, " {}", f.sample.t);
     }
     out
-}
-
-/// A sample value as the text format writes it (Go's `'g'`, -1).
-fn text_float(v: f64) -> String {
-    argus_promql::format::format_g(v)
 }
 
 fn escape_label_value(out: &mut String, v: &str) {

@@ -135,15 +135,6 @@ impl ExternalHost {
         }
     }
 
-    /// The machine's host name and the port of `listen_address`.
-    pub fn from_listen_address(listen_address: &str) -> ExternalHost {
-        let port = listen_address.rsplit_once(':').map_or("", |(_, p)| p);
-        ExternalHost::new(
-            &format!("http://{}:{port}", ExternalHost::hostname()),
-            listen_address,
-        )
-    }
-
     /// As Prometheus's getGlobalURL: a loopback target on this server's
     /// own port is this server, reached at the external URL; another
     /// loopback target keeps its port on the external host name.
