@@ -10,6 +10,13 @@ pub struct Annotations {
 }
 
 impl Annotations {
+    /// These annotations plus the warnings storages reported on `read`
+    /// (stores that did not answer under partial response).
+    pub fn with_storage_warnings(mut self, read: &argus_model::storage::ReadContext) -> Self {
+        self.warnings.extend(read.warnings.snapshot());
+        self
+    }
+
     pub fn warn(&mut self, text: impl Into<String>) {
         self.warnings.insert(text.into());
     }

@@ -134,7 +134,7 @@ impl Engine {
         };
         Ok(QueryOutput {
             value,
-            annotations: ev.annotations,
+            annotations: ev.annotations.with_storage_warnings(&ctx.read),
             samples_loaded: ev.samples_loaded,
         })
     }
@@ -212,7 +212,7 @@ impl Engine {
         ctx.check("expression evaluation")?;
         Ok(QueryOutput {
             value: Value::Matrix(matrix),
-            annotations: ev.annotations,
+            annotations: ev.annotations.with_storage_warnings(&ctx.read),
             samples_loaded: ev.samples_loaded,
         })
     }

@@ -18,11 +18,12 @@ use crate::labels::Labels;
 use crate::sample::Sample;
 
 pub mod read;
+pub mod relabel;
 pub mod stream;
 
 pub use read::{
-    Grouping, LabelRequest, Queryable, QueryableExt, ReadContext, ReadLimits, SelectHints,
-    SelectRequest,
+    Grouping, LabelRequest, Queryable, QueryableExt, ReadContext, ReadLimits, ReadWarnings,
+    SelectHints, SelectRequest,
 };
 pub use stream::{
     IterSource, MergeSeries, OnEqualLabels, ReadStats, SeriesSource, SeriesStream, VecSource,

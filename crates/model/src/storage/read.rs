@@ -123,12 +123,42 @@ pub struct ReadLimits {
 }
 
 /// What a request carries to every storage it touches: when to give up and
-/// how much it may read. Cheap to clone: clones share the token.
+/// how much it may read. Cheap to clone: clones share the token and the
+/// warnings.
 #[derive(Debug, Clone, Default)]
 pub struct ReadContext {
     pub deadline: Option<Instant>,
     pub cancel: CancelToken,
     pub limits: ReadLimits,
+    /// Where storages report what the answer lacks without failing it (a
+    /// store that did not answer, under partial response).
+    pub warnings: ReadWarnings,
+}
+
+/// Warnings collected over one request, shared by the clones of its
+/// [`ReadContext`]; each distinct text is kept once.
+#[derive(Debug, Clone, Default)]
+pub struct ReadWarnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl ReadWarnings {
+    pub fn add(&self, text: impl Into<String>) {
+        let text = text.into();
+        let mut w = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if !w.contains(&text) {
+            w.push(text);
+        }
+    }
+
+    /// Every warning so far, in the order they were added.
+    pub fn snapshot(&self) -> Vec<String> {
+        match self.0.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
 }
 
 impl ReadContext {
@@ -137,6 +167,7 @@ impl ReadContext {
             deadline,
             cancel,
             limits: ReadLimits::default(),
+            warnings: ReadWarnings::default(),
         }
     }
 
