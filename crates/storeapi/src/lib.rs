@@ -3,11 +3,15 @@
 //! `proto/` and wire-compatible with Thanos v0.39, so Thanos queriers and
 //! stores and Argus's talk to each other.
 //!
-//! This crate holds the wire types and their mapping to the model's
-//! ([`convert`]); the server over the read interface and the client
-//! implementing it build on it.
+//! - [`convert`]: the mapping between wire and model types;
+//! - [`server`]: any `Queryable` served as a StoreAPI endpoint;
+//! - [`client`]: a StoreAPI endpoint (Argus or Thanos) as a `Queryable`;
+//! - [`status`]: storage errors to gRPC statuses and back.
 
+pub mod client;
 pub mod convert;
+pub mod server;
+pub mod status;
 
 /// Package `thanos`: `Store`, series, chunks, matchers, labels.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
