@@ -41,6 +41,9 @@ enum Command {
     /// Everything in one process: TSDB, PromQL and the Prometheus HTTP API
     /// (a drop-in for `prometheus`).
     Server(Box<argus_server::ServerArgs>),
+    /// The global query endpoint: the Prometheus HTTP API over StoreAPI
+    /// endpoints, merged and deduplicated across HA replicas.
+    Query(Box<argus_querier::QuerierArgs>),
     /// Operator tools.
     Tools {
         #[command(subcommand)]
@@ -135,6 +138,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 log_format: cli.log_format.name().to_string(),
             },
         ),
+        Command::Query(args) => runtime("argus-query")?
+            .block_on_role(argus_querier::run(*args, argus_server::shutdown_signal())),
         Command::Tools { tool } => match tool {
             Tool::Import {
                 format: ImportFormat::Openmetrics(args),
@@ -173,6 +178,30 @@ fn server(
     // them forever.
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     Ok(result?)
+}
+
+/// A runtime for a role; roles stop on their own after the shutdown
+/// signal, then work left over gets a bounded time.
+struct RoleRuntime(tokio::runtime::Runtime);
+
+fn runtime(name: &str) -> anyhow::Result<RoleRuntime> {
+    Ok(RoleRuntime(
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name(name)
+            .build()?,
+    ))
+}
+
+impl RoleRuntime {
+    fn block_on_role<E: std::error::Error + Send + Sync + 'static>(
+        self,
+        role: impl std::future::Future<Output = Result<(), E>>,
+    ) -> anyhow::Result<()> {
+        let result = self.0.block_on(role);
+        self.0.shutdown_timeout(std::time::Duration::from_secs(10));
+        Ok(result?)
+    }
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<()> {

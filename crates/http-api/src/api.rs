@@ -238,6 +238,7 @@ fn truncate(v: &mut Value, limit: usize) -> bool {
 /// deadline, and encodes its result there too. Returns the `data` JSON.
 async fn run_query<F>(
     st: &Arc<ApiState>,
+    storage: Arc<dyn Queryable>,
     timeout: Option<Duration>,
     limit: usize,
     eval: F,
@@ -269,7 +270,6 @@ where
 
     let ctx = QueryContext::new(deadline, cancel.clone());
     let engine = st.engine();
-    let storage = st.storage.clone();
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let out = eval(&engine, &*storage, &ctx)?;
@@ -326,9 +326,13 @@ async fn query_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiErro
     let t = time_param(p, "time", argus_model::time::now_ms())?;
     let timeout = timeout_param(p)?;
     let q = p.value("query").to_string();
-    let (data, notes) = run_query(st, timeout, limit, move |engine, storage, ctx| {
-        engine.instant(storage, &q, t, ctx)
-    })
+    let (data, notes) = run_query(
+        st,
+        st.storage_for(p)?,
+        timeout,
+        limit,
+        move |engine, storage, ctx| engine.instant(storage, &q, t, ctx),
+    )
     .await?;
     Ok(success(&data, &notes))
 }
@@ -363,9 +367,13 @@ async fn query_range_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, A
     }
     let timeout = timeout_param(p)?;
     let q = p.value("query").to_string();
-    let (data, notes) = run_query(st, timeout, limit, move |engine, storage, ctx| {
-        engine.range(storage, &q, start, end, step, ctx)
-    })
+    let (data, notes) = run_query(
+        st,
+        st.storage_for(p)?,
+        timeout,
+        limit,
+        move |engine, storage, ctx| engine.range(storage, &q, start, end, step, ctx),
+    )
     .await?;
     Ok(success(&data, &notes))
 }
@@ -450,7 +458,7 @@ async fn series_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiErr
     let start = time_param(p, "start", MIN_TIME_MS)?;
     let end = time_param(p, "end", MAX_TIME_MS)?;
     let sets = matcher_sets(&matches).map_err(|e| invalid_param("match[]", e))?;
-    let storage = st.storage.clone();
+    let storage = st.storage_for(p)?;
     blocking_read(st, move |ctx| {
         // One more than the limit tells whether the answer was cut.
         let hints = SelectHints {
@@ -477,6 +485,7 @@ async fn series_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiErr
         let found = SeriesStream::new(merged, &requests[0], ctx);
         let mut data = String::from("[");
         let mut notes = Notes::default();
+        let storage_warnings = ctx.warnings.clone();
         for (n, s) in found.enumerate() {
             let s = s.map_err(|e| ApiError::from_storage(&e))?;
             if limit > 0 && n == limit {
@@ -489,6 +498,9 @@ async fn series_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiErr
             write_labels(&mut data, &s.labels);
         }
         data.push(']');
+        for w in storage_warnings.snapshot() {
+            notes.warn(w);
+        }
         Ok(success(&data, &notes))
     })
     .await
@@ -496,8 +508,11 @@ async fn series_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiErr
 
 /// A sorted list answer, cut to `limit` with the warning upstream gives;
 /// `items` may hold one more than the limit to tell that it was cut.
-fn string_list_response(mut items: Vec<String>, limit: usize) -> Response {
+fn string_list_response(mut items: Vec<String>, limit: usize, ctx: &ReadContext) -> Response {
     let mut notes = Notes::default();
+    for w in ctx.warnings.snapshot() {
+        notes.warn(w);
+    }
     if limit > 0 && items.len() > limit {
         items.truncate(limit);
         notes.warn("results truncated due to limit");
@@ -511,10 +526,10 @@ async fn label_names(State(st): St, p: Params) -> Response {
 
 async fn label_names_inner(st: &Arc<ApiState>, p: &Params) -> Result<Response, ApiError> {
     let (limit, requests) = label_requests(p)?;
-    let storage = st.storage.clone();
+    let storage = st.storage_for(p)?;
     blocking_read(st, move |ctx| {
         let names = union_over(&requests, |r| storage.label_names(r, ctx))?;
-        Ok(string_list_response(names, limit))
+        Ok(string_list_response(names, limit, ctx))
     })
     .await
 }
@@ -584,10 +599,10 @@ async fn label_values_inner(
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
     let (limit, requests) = label_requests(p)?;
-    let storage = st.storage.clone();
+    let storage = st.storage_for(p)?;
     blocking_read(st, move |ctx| {
         let values = union_over(&requests, |r| storage.label_values(&name, r, ctx))?;
-        Ok(string_list_response(values, limit))
+        Ok(string_list_response(values, limit, ctx))
     })
     .await
 }
@@ -671,7 +686,10 @@ async fn federate(State(st): St, p: Params) -> Response {
         Ok(s) => s,
         Err(e) => return plain(StatusCode::BAD_REQUEST, e),
     };
-    let storage = st.storage.clone();
+    let storage = match st.storage_for(&p) {
+        Ok(s) => s,
+        Err(e) => return plain(e.status, e.message),
+    };
     let lookback = st.engine().options().lookback_delta_ms;
     let external = st.external_labels();
     let now = argus_model::time::now_ms();

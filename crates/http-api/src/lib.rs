@@ -83,6 +83,10 @@ pub trait TsdbAdmin: Send + Sync {
 /// Settings of [`ApiState::new`].
 pub struct ApiOptions {
     pub storage: Arc<dyn Queryable>,
+    /// A querier over many stores: the storage of each request, by its
+    /// `dedup` and `partial_response` parameters (Thanos's). `None`
+    /// serves `storage` to every request.
+    pub store_choice: Option<Arc<dyn ChooseStorage>>,
     pub engine: Engine,
     /// `--query.timeout`.
     pub query_timeout: Duration,
@@ -122,6 +126,7 @@ impl ApiOptions {
     pub fn new(storage: Arc<dyn Queryable>, engine: Engine) -> ApiOptions {
         ApiOptions {
             storage,
+            store_choice: None,
             engine,
             query_timeout: Duration::from_secs(120),
             max_concurrency: 20,
@@ -149,9 +154,25 @@ struct ConfigState {
     last_config_time_ms: i64,
 }
 
+/// What a request asks of a querier over many stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreChoice {
+    /// Merge HA replicas (`dedup`, default true).
+    pub dedup: bool,
+    /// Answer with warnings when some stores fail (`partial_response`);
+    /// `None` leaves it to the querier's default.
+    pub partial_response: Option<bool>,
+}
+
+/// Picks the storage of a request (see [`ApiOptions::store_choice`]).
+pub trait ChooseStorage: Send + Sync {
+    fn storage(&self, choice: &StoreChoice) -> Arc<dyn Queryable>;
+}
+
 /// Shared state of every handler.
 pub struct ApiState {
     storage: Arc<dyn Queryable>,
+    store_choice: Option<Arc<dyn ChooseStorage>>,
     engine: RwLock<Arc<Engine>>,
     query_timeout: Duration,
     semaphore: Arc<Semaphore>,
@@ -185,6 +206,7 @@ impl ApiState {
         metrics.config_reload_time.set(now as f64 / 1000.0);
         Arc::new(ApiState {
             storage: opts.storage,
+            store_choice: opts.store_choice,
             engine: RwLock::new(Arc::new(opts.engine)),
             query_timeout: opts.query_timeout,
             semaphore: Arc::new(Semaphore::new(max_concurrency)),
@@ -210,6 +232,19 @@ impl ApiState {
             start_time_ms: now,
             ready: AtomicBool::new(false),
         })
+    }
+
+    /// The storage a request reads: the querier's choice for its `dedup`
+    /// and `partial_response` parameters, or the one storage.
+    fn storage_for(&self, p: &params::Params) -> Result<Arc<dyn Queryable>, response::ApiError> {
+        let Some(choose) = &self.store_choice else {
+            return Ok(self.storage.clone());
+        };
+        let choice = StoreChoice {
+            dedup: params::bool_param(p, "dedup")?.unwrap_or(true),
+            partial_response: params::bool_param(p, "partial_response")?,
+        };
+        Ok(choose.storage(&choice))
     }
 
     pub fn engine(&self) -> Arc<Engine> {

@@ -56,6 +56,19 @@ impl Params {
     }
 }
 
+/// A boolean parameter as Go's `strconv.ParseBool` reads it; `None` when
+/// absent or empty.
+pub fn bool_param(p: &Params, name: &str) -> Result<Option<bool>, ApiError> {
+    match p.value(name) {
+        "" => Ok(None),
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Some(true)),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Some(false)),
+        v => Err(ApiError::bad_data(format!(
+            "invalid parameter {name:?}: cannot parse {v:?} to a boolean"
+        ))),
+    }
+}
+
 fn parse_pairs(bytes: &[u8], out: &mut Vec<(String, String)>) {
     out.extend(form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())));
 }

@@ -394,6 +394,7 @@ pub async fn run(
 
     let state = ApiState::new(ApiOptions {
         storage: db.clone(),
+        store_choice: None,
         engine,
         query_timeout: f.query_timeout,
         max_concurrency: args.max_concurrency,
