@@ -126,6 +126,38 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
+/// The endpoints of a scraper, which answers no queries: health,
+/// lifecycle, `/metrics` and targets (queries go through the StoreAPI).
+pub(crate) fn scraper_router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api/v1/targets", get(targets).options(preflight))
+        .route(
+            "/api/v1/targets/metadata",
+            get(targets_metadata).options(preflight),
+        )
+        .route(
+            "/api/v1/status/buildinfo",
+            get(status_buildinfo).options(preflight),
+        )
+        .route("/api/v1/status/flags", get(status_flags).options(preflight))
+        .route(
+            "/api/v1/status/config",
+            get(status_config).options(preflight),
+        )
+        .route(
+            "/api/v1/{*path}",
+            options(preflight).fallback(unknown_api_path),
+        )
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/-/reload", get(lifecycle_get).post(reload).put(reload))
+        .route("/-/quit", get(lifecycle_get).post(quit).put(quit))
+        .route("/metrics", get(metrics))
+        .route(crate::conn::MALFORMED_PATH, any(malformed_request))
+        .route_layer(from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
 /// Counts and times requests per route; API routes answer 503 until the
 /// server is ready, as upstream.
 async fn track(State(st): St, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {

@@ -321,3 +321,9 @@ impl ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     api::router(state)
 }
+
+/// What a scraper serves over HTTP: health, lifecycle, `/metrics` and
+/// targets; no query API.
+pub fn scraper_router(state: Arc<ApiState>) -> Router {
+    api::scraper_router(state)
+}

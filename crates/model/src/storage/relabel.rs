@@ -25,7 +25,9 @@
 use std::collections::VecDeque;
 
 use crate::labels::Labels;
-use crate::storage::stream::{OnEqualLabels, SeriesSource};
+use crate::matcher::Matcher;
+use crate::storage::read::{LabelRequest, Queryable, ReadContext, SelectRequest};
+use crate::storage::stream::{OnEqualLabels, SeriesSource, SeriesStream};
 use crate::storage::{StorageError, StorageSeries};
 
 /// How to change each series' labels; `first_changed` bounds the names
@@ -266,6 +268,120 @@ impl<C: LabelChange> SeriesSource for RelabeledSource<'_, C> {
             }
         }
         Ok(self.ready.pop_front())
+    }
+}
+
+/// A storage whose series all carry `labels` (a scraper's or a block's
+/// external labels), overriding a series' own labels of those names.
+/// Matchers on those names are decided by the external values alone.
+pub struct WithExternalLabels<Q> {
+    inner: Q,
+    labels: Labels,
+}
+
+impl<Q: Queryable> WithExternalLabels<Q> {
+    pub fn new(inner: Q, labels: Labels) -> WithExternalLabels<Q> {
+        WithExternalLabels { inner, labels }
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    pub fn inner(&self) -> &Q {
+        &self.inner
+    }
+
+    /// The matchers left for the inner storage, or `None` when a matcher
+    /// on an external label rules every series out.
+    fn split(&self, matchers: &[Matcher]) -> Option<Vec<Matcher>> {
+        let mut rest = Vec::with_capacity(matchers.len());
+        for m in matchers {
+            match self.labels.get(&m.name) {
+                Some(v) if !m.matches(v) => return None,
+                Some(_) => {}
+                None => rest.push(m.clone()),
+            }
+        }
+        Some(rest)
+    }
+}
+
+impl<Q: Queryable> Queryable for WithExternalLabels<Q> {
+    fn select(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        ctx.check()?;
+        let Some(matchers) = self.split(&req.matchers) else {
+            return Ok(SeriesStream::empty());
+        };
+        if self.labels.is_empty() {
+            return self.inner.select(req, ctx);
+        }
+        let inner_req = SelectRequest {
+            matchers,
+            ..req.clone()
+        };
+        let stream = self.inner.select(&inner_req, ctx)?;
+        let relabeled = RelabeledSource::new(
+            stream,
+            SetLabels(self.labels.clone()),
+            Some(OnEqualLabels::ConcatChunks),
+        );
+        Ok(SeriesStream::new(relabeled, req, ctx))
+    }
+
+    fn label_names(
+        &self,
+        req: &LabelRequest,
+        ctx: &ReadContext,
+    ) -> Result<Vec<String>, StorageError> {
+        let Some(matchers) = self.split(&req.matchers) else {
+            return Ok(Vec::new());
+        };
+        let inner_req = LabelRequest {
+            matchers,
+            limit: 0,
+            ..req.clone()
+        };
+        let names = self.inner.label_names(&inner_req, ctx)?;
+        if names.is_empty() {
+            return Ok(names);
+        }
+        let external = self.labels.iter().map(|l| l.name.to_string()).collect();
+        Ok(crate::storage::merge_sorted_strings(
+            vec![names, external],
+            req.limit,
+        ))
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        req: &LabelRequest,
+        ctx: &ReadContext,
+    ) -> Result<Vec<String>, StorageError> {
+        let Some(matchers) = self.split(&req.matchers) else {
+            return Ok(Vec::new());
+        };
+        let inner_req = LabelRequest {
+            matchers,
+            ..req.clone()
+        };
+        match self.labels.get(name) {
+            // The external value, if any series is there to carry it.
+            Some(v) => {
+                let any = self.inner.label_names(&inner_req.with_limit(1), ctx)?;
+                Ok(if any.is_empty() || v.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![v.to_string()]
+                })
+            }
+            None => self.inner.label_values(name, &inner_req, ctx),
+        }
     }
 }
 
