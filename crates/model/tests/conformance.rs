@@ -54,9 +54,7 @@ mod with_external_labels {
             match labels.get("job") {
                 Some(job) => {
                     let stripped = labels.builder().del("job").build();
-                    let m = with_job
-                        .entry(job.to_string())
-                        .or_insert_with(MemStorage::new);
+                    let m = with_job.entry(job.to_string()).or_default();
                     for s in samples {
                         m.append(stripped.clone(), s.t, s.v);
                     }
