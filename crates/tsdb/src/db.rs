@@ -262,6 +262,12 @@ fn snapshot_name() -> String {
     format!("{stamp}-{random:016x}")
 }
 
+/// Decides whether retention may delete a block: `true` lets it go. A
+/// shipper refuses the blocks it has not uploaded yet. Called with the
+/// database's block list locked: it must be quick and must not call back
+/// into the database.
+pub type DeletionGuard = Arc<dyn Fn(&BlockMeta) -> bool + Send + Sync>;
+
 pub struct Db {
     dir: PathBuf,
     opts: DbOptions,
@@ -279,6 +285,8 @@ pub struct Db {
     /// Block directories [`Db::reload_blocks`] could not open, with their
     /// signature when it tried: logged once, retried when they change.
     unreadable: Mutex<HashMap<String, u64>>,
+    /// Consulted by retention; `None` deletes whatever is past retention.
+    deletion_guard: RwLock<Option<DeletionGuard>>,
     _lock: File,
     open_stats: OpenStats,
 }
@@ -379,6 +387,7 @@ impl Db {
             aliases: RwLock::new(aliases),
             seal_lock: Mutex::new(()),
             unreadable: Mutex::new(HashMap::new()),
+            deletion_guard: RwLock::new(None),
             _lock: lock,
             open_stats: stats,
         })
@@ -534,12 +543,25 @@ impl Db {
         *self.retention.read()
     }
 
+    /// Makes retention ask `guard` before deleting a block: a block it
+    /// refuses is kept (past retention) and asked about again on the next
+    /// pass. Replaces an earlier guard.
+    pub fn set_deletion_guard(&self, guard: DeletionGuard) {
+        *self.deletion_guard.write() = Some(guard);
+    }
+
+    /// Removes the deletion guard: retention deletes as without one.
+    pub fn clear_deletion_guard(&self) {
+        *self.deletion_guard.write() = None;
+    }
+
     /// Deletes blocks past the retention, as Prometheus: by time, blocks
     /// ending more than the retention before the newest block's end; by
     /// size, going from the newest block (by end time) to the oldest and
     /// counting the WAL first, the block that takes the total past the
-    /// limit and every older one. The head is never deleted. Returns the
-    /// deleted block ids.
+    /// limit and every older one. The head is never deleted, nor a block
+    /// the deletion guard ([`Db::set_deletion_guard`]) refuses. Returns
+    /// the deleted block ids.
     pub fn apply_retention(&self) -> Result<Vec<String>, TsdbError> {
         let _g = self.seal_lock.lock();
         self.apply_retention_locked()
@@ -555,6 +577,21 @@ impl Db {
             Some(_) => dir_size(&self.dir.join(WAL_DIR)),
             None => 0,
         };
+        let guard = self.deletion_guard.read().clone();
+        let may_delete = |b: &LoadedBlock, reason: &'static str| {
+            let Some(guard) = &guard else { return true };
+            let ok = guard(b.meta());
+            if !ok {
+                tracing::debug!(
+                    ulid = %b.ulid(),
+                    reason,
+                    min_time = b.meta().min_time,
+                    max_time = b.meta().max_time,
+                    "keeping block past retention: the deletion guard refused it"
+                );
+            }
+            ok
+        };
         let mut doomed: Vec<(LoadedBlock, &'static str)> = Vec::new();
         {
             let mut blocks = self.blocks.write();
@@ -563,7 +600,7 @@ impl Db {
             {
                 let (gone, kept): (Vec<_>, Vec<_>) = blocks
                     .drain(..)
-                    .partition(|b| newest - b.meta().max_time > retention);
+                    .partition(|b| newest - b.meta().max_time > retention && may_delete(b, "time"));
                 *blocks = kept;
                 doomed.extend(gone.into_iter().map(|b| (b, "time")));
             }
@@ -583,18 +620,23 @@ impl Db {
                     }
                 }
                 if let Some(k) = cut {
-                    let gone: HashSet<Ulid> =
-                        order[k..].iter().map(|&i| blocks[i].ulid()).collect();
-                    let (gone, kept): (Vec<_>, Vec<_>) =
-                        blocks.drain(..).partition(|b| gone.contains(&b.ulid()));
-                    *blocks = kept;
-                    tracing::info!(
-                        limit_bytes = limit,
-                        wal_bytes,
-                        blocks = gone.len(),
-                        "blocks and wal are over the size retention"
-                    );
-                    doomed.extend(gone.into_iter().map(|b| (b, "size")));
+                    let gone: HashSet<Ulid> = order[k..]
+                        .iter()
+                        .filter(|&&i| may_delete(&blocks[i], "size"))
+                        .map(|&i| blocks[i].ulid())
+                        .collect();
+                    if !gone.is_empty() {
+                        let (gone, kept): (Vec<_>, Vec<_>) =
+                            blocks.drain(..).partition(|b| gone.contains(&b.ulid()));
+                        *blocks = kept;
+                        tracing::info!(
+                            limit_bytes = limit,
+                            wal_bytes,
+                            blocks = gone.len(),
+                            "blocks and wal are over the size retention"
+                        );
+                        doomed.extend(gone.into_iter().map(|b| (b, "size")));
+                    }
                 }
             }
         }
@@ -1377,6 +1419,63 @@ mod tests {
         assert!(db.apply_retention().expect("again").is_empty());
         // The head is never deleted.
         assert_eq!(times(&db, &[eq("i", "0")], 0, 100_000)[0].1[0], 20_000);
+    }
+
+    #[test]
+    fn retention_keeps_blocks_the_guard_refuses_until_it_allows_them() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(d.path(), opts(10_000)).expect("open");
+        write(&db, 1, 0, 60_000, 1000);
+        db.seal_all().expect("seal");
+        let blocks = db.blocks();
+        assert_eq!(blocks.len(), 6);
+        let ids: Vec<Ulid> = blocks.iter().map(|b| b.ulid).collect();
+        let unshipped = Arc::new(Mutex::new(HashSet::from([ids[0], ids[2]])));
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let (u, a) = (unshipped.clone(), asked.clone());
+        db.set_deletion_guard(Arc::new(move |m: &BlockMeta| {
+            a.lock().push(m.ulid);
+            !u.lock().contains(&m.ulid)
+        }));
+        let left = |db: &Db| db.blocks().iter().map(|b| b.ulid).collect::<Vec<_>>();
+
+        // Time: the four blocks ending before 45s are past it; two refused.
+        db.set_retention(Some(15_000), None);
+        let deleted = db.apply_retention().expect("retention");
+        assert_eq!(deleted, vec![ids[1].to_string(), ids[3].to_string()]);
+        assert_eq!(left(&db), vec![ids[0], ids[2], ids[4], ids[5]]);
+        assert!(d.path().join(ids[0].to_string()).is_dir());
+        assert!(!d.path().join(ids[1].to_string()).exists());
+        // Only blocks past retention are asked about.
+        assert!(!asked.lock().contains(&ids[4]));
+        // Refused blocks are still read.
+        assert_eq!(times(&db, &[], 0, 60_000)[0].1.len(), 40);
+        // Shipped: the next pass takes it.
+        unshipped.lock().remove(&ids[0]);
+        let deleted = db.apply_retention().expect("retention");
+        assert_eq!(deleted, vec![ids[0].to_string()]);
+        // Without a guard, retention deletes as before.
+        db.clear_deletion_guard();
+        let deleted = db.apply_retention().expect("retention");
+        assert_eq!(deleted, vec![ids[2].to_string()]);
+        assert_eq!(left(&db), vec![ids[4], ids[5]]);
+
+        // Size: room for the WAL and the newest block only; the older one
+        // is refused and kept until allowed.
+        db.set_retention(None, Some(1));
+        unshipped.lock().insert(ids[4]);
+        db.set_deletion_guard(Arc::new({
+            let u = unshipped.clone();
+            move |m: &BlockMeta| !u.lock().contains(&m.ulid)
+        }));
+        let deleted = db.apply_retention().expect("retention");
+        assert_eq!(deleted, vec![ids[5].to_string()]);
+        assert_eq!(left(&db), vec![ids[4]]);
+        assert!(db.apply_retention().expect("retention").is_empty());
+        unshipped.lock().clear();
+        let deleted = db.apply_retention().expect("retention");
+        assert_eq!(deleted, vec![ids[4].to_string()]);
+        assert!(db.blocks().is_empty());
     }
 
     #[test]

@@ -8,8 +8,8 @@ pub mod wal;
 pub mod wal_watch;
 
 pub use db::{
-    CleanedBlock, CommitStats, Db, DbAppender, DbOptions, OpenStats, SNAPSHOTS_DIR, Snapshot,
-    TsdbError,
+    CleanedBlock, CommitStats, Db, DbAppender, DbOptions, DeletionGuard, OpenStats, SNAPSHOTS_DIR,
+    Snapshot, TsdbError,
 };
 pub use head::{AppendError, Head};
 pub use tombstones::{Interval, Intervals};
