@@ -41,6 +41,9 @@ enum Command {
     /// Everything in one process: TSDB, PromQL and the Prometheus HTTP API
     /// (a drop-in for `prometheus`).
     Server(Box<argus_server::ServerArgs>),
+    /// Scraping into a local TSDB that serves the StoreAPI and ships
+    /// sealed blocks to object storage (Thanos's sidecar role).
+    Scraper(Box<argus_scraper::ScraperArgs>),
     /// The global query endpoint: the Prometheus HTTP API over StoreAPI
     /// endpoints, merged and deduplicated across HA replicas.
     Query(Box<argus_querier::QuerierArgs>),
@@ -138,6 +141,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 log_format: cli.log_format.name().to_string(),
             },
         ),
+        Command::Scraper(args) => runtime("argus-scraper")?.block_on_role(argus_scraper::run(
+            *args,
+            argus_server::GlobalFlags {
+                log_level: cli.log_level,
+                log_format: cli.log_format.name().to_string(),
+            },
+            argus_server::shutdown_signal(),
+        )),
         Command::Query(args) => runtime("argus-query")?
             .block_on_role(argus_querier::run(*args, argus_server::shutdown_signal())),
         Command::Tools { tool } => match tool {
@@ -172,6 +183,7 @@ fn server(
     let config = argus_server::ServerConfig {
         args: *args,
         global,
+        sidecar: None,
     };
     let result = rt.block_on(argus_server::run(config, argus_server::shutdown_signal()));
     // Queries still running past the drain were cancelled; do not wait on

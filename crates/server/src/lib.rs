@@ -35,6 +35,9 @@ pub use flags::ServerArgs;
 
 /// How often the head is checked for ranges ready to be sealed into blocks.
 const HEAD_SEAL_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a scraper looks for sealed blocks to ship (it also ships
+/// right after sealing).
+const SHIP_INTERVAL: Duration = Duration::from_secs(30);
 /// How long in-flight requests get to finish after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,6 +46,21 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ServerConfig {
     pub args: ServerArgs,
     pub global: GlobalFlags,
+    /// `Some` runs the pipeline as `argus scraper`: no query API, the
+    /// StoreAPI over the TSDB, sealed blocks shipped to a bucket.
+    pub sidecar: Option<SidecarOptions>,
+}
+
+/// What `argus scraper` adds to the server's pipeline.
+#[derive(Debug, Clone)]
+pub struct SidecarOptions {
+    /// `--grpc-address`: the StoreAPI over the head and local blocks.
+    pub grpc_address: String,
+    /// Limits and message sizes of the StoreAPI.
+    pub serve: argus_storeapi::server::ServeOptions,
+    /// `--objstore.config-file`: where sealed blocks are shipped; `None`
+    /// ships nothing.
+    pub objstore_config: Option<PathBuf>,
 }
 
 /// Flags of the binary every role takes, shown in `/api/v1/status/flags`.
@@ -74,6 +92,10 @@ pub enum ServerError {
     Listen { addr: String, error: std::io::Error },
     #[error("serving http: {0}")]
     Serve(std::io::Error),
+    #[error("serving grpc: {0}")]
+    Grpc(String),
+    #[error("object storage (--objstore.config-file={file}): {message}")]
+    Bucket { file: String, message: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -340,6 +362,21 @@ pub async fn run(
             error,
         })?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
+    let grpc_listener = match &cfg.sidecar {
+        Some(sc) => Some(
+            argus_storeapi::server::bind(&sc.grpc_address)
+                .await
+                .map_err(|error| ServerError::Listen {
+                    addr: sc.grpc_address.clone(),
+                    error,
+                })?,
+        ),
+        None => None,
+    };
+    let bucket = match cfg.sidecar.as_ref().and_then(|s| s.objstore_config.clone()) {
+        Some(file) => Some(open_bucket(&file).await?),
+        None => None,
+    };
     let starting = starting::StartupResponder::start(listener, f.route_prefix.clone());
 
     let start_retention = retention(&f, &config);
@@ -383,6 +420,44 @@ pub async fn run(
     pipeline.apply(&config);
     let scraping = tokio::spawn(scrape.clone().run(target_sets, background.clone()));
 
+    // A scraper serves its TSDB over the StoreAPI with its external
+    // labels attached, and ships sealed blocks.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut sidecar_tasks = Vec::new();
+    if let (Some(sc), Some(listener)) = (&cfg.sidecar, grpc_listener) {
+        let labels = external_labels(&config);
+        let served = Arc::new(argus_model::storage::relabel::WithExternalLabels::new(
+            db.clone(),
+            labels.clone(),
+        ));
+        let describe = Arc::new(tsdb::DescribeDb {
+            db: db.clone(),
+            external_labels: labels,
+        });
+        let service = argus_storeapi::server::StoreService::new(served, describe, sc.serve);
+        let stop = stop_rx.clone();
+        sidecar_tasks.push(tokio::spawn(async move {
+            if let Err(e) = service.serve(listener, wait_true(stop)).await {
+                tracing::error!(error = %e, "store api server failed");
+            }
+        }));
+    }
+    let shipper = match bucket {
+        Some(bucket) => {
+            let shipper = Arc::new(argus_shipper::Shipper::new(
+                db.clone(),
+                bucket,
+                argus_shipper::ShipperOptions::default(),
+            ));
+            shipper.register(&mut registry);
+            sidecar_tasks.push(tokio::spawn(
+                shipper.clone().run(SHIP_INTERVAL, stop_rx.clone()),
+            ));
+            Some(shipper)
+        }
+        None => None,
+    };
+
     let lifecycle = Arc::new(ServerLifecycle {
         config_file: config_file.clone(),
         flags: f.clone(),
@@ -422,8 +497,17 @@ pub async fn run(
     });
 
     // Background work: sealing the head into blocks and SIGHUP reloads.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let sealer = tokio::spawn(head_seal_loop(db.clone(), stop_rx.clone()));
+    let seal_every = HEAD_SEAL_INTERVAL.min(Duration::from_millis(
+        u64::try_from(f.block_duration_ms / 4)
+            .unwrap_or(1)
+            .max(1000),
+    ));
+    let sealer = tokio::spawn(head_seal_loop(
+        db.clone(),
+        seal_every,
+        shipper,
+        stop_rx.clone(),
+    ));
     let reloader = tokio::spawn(block_reload_loop(
         db.clone(),
         f.block_reload_interval,
@@ -439,7 +523,11 @@ pub async fn run(
             let _ = quit_tx.send(true);
         });
     }
-    let mut app = argus_http_api::router(state.clone());
+    let mut app = if cfg.sidecar.is_some() {
+        argus_http_api::scraper_router(state.clone())
+    } else {
+        argus_http_api::router(state.clone())
+    };
     app = app.merge(receiver.unwrap_or_else(receiver_disabled));
     let app = with_route_prefix(app, &f.route_prefix);
     let app = with_response_headers(app, &f.web_config.headers);
@@ -479,6 +567,9 @@ pub async fn run(
     let _ = hup.await;
     let _ = sealer.await;
     let _ = reloader.await;
+    for t in sidecar_tasks {
+        let _ = t.await;
+    }
     let db2 = db.clone();
     let synced = tokio::task::spawn_blocking(move || db2.sync())
         .await
@@ -551,8 +642,23 @@ fn receiver_disabled() -> axum::Router {
     )
 }
 
-async fn head_seal_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(HEAD_SEAL_INTERVAL);
+/// Opens the bucket a scraper ships to, checking that it answers.
+async fn open_bucket(file: &Path) -> Result<argus_block::objstore::Bucket, ServerError> {
+    let err = |message: String| ServerError::Bucket {
+        file: file.display().to_string(),
+        message,
+    };
+    let cfg = argus_config::bucket::load_bucket_config(file).map_err(|e| err(e.to_string()))?;
+    argus_block::objstore::Bucket::from_config(&cfg).map_err(|e| err(e.to_string()))
+}
+
+async fn head_seal_loop(
+    db: Arc<Db>,
+    every: Duration,
+    shipper: Option<Arc<argus_shipper::Shipper>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
@@ -564,6 +670,9 @@ async fn head_seal_loop(db: Arc<Db>, mut stop: watch::Receiver<bool>) {
         match tokio::task::spawn_blocking(move || db.seal_head()).await {
             Ok(Ok(made)) if !made.is_empty() => {
                 tracing::info!(blocks = made.len(), "sealed head blocks");
+                if let Some(s) = &shipper {
+                    s.notify();
+                }
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "sealing the head failed"),

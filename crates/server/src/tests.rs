@@ -248,6 +248,7 @@ async fn runs_and_stops_on_shutdown() {
         ServerConfig {
             args: a,
             global: global(),
+            sidecar: None,
         },
         async move {
             let _ = rx.await;

@@ -196,3 +196,30 @@ impl Collector for TsdbCollector {
         Ok(())
     }
 }
+
+/// What a scraper's StoreAPI says of its TSDB: its external labels, and
+/// data from the oldest local block or the head on, with no end (the head
+/// grows).
+pub(crate) struct DescribeDb {
+    pub db: Arc<Db>,
+    pub external_labels: argus_model::labels::Labels,
+}
+
+impl argus_storeapi::server::DescribeStore for DescribeDb {
+    fn describe(&self) -> argus_storeapi::server::StoreDescription {
+        let blocks_min = self.db.blocks().iter().map(|b| b.min_time).min();
+        let head_min = self.db.head().time_range().map(|(min, _)| min);
+        let min_time = match (blocks_min, head_min) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            // Nothing yet: the next sample can come at any time from now.
+            (None, None) => argus_model::time::now_ms(),
+        };
+        argus_storeapi::server::StoreDescription {
+            component: argus_storeapi::server::Component::Sidecar,
+            label_sets: vec![self.external_labels.clone()],
+            min_time,
+            max_time: i64::MAX,
+        }
+    }
+}

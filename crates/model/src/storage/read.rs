@@ -270,3 +270,31 @@ pub trait QueryableExt: Queryable {
 }
 
 impl<Q: Queryable + ?Sized> QueryableExt for Q {}
+
+/// A shared storage reads as the storage itself.
+impl<Q: Queryable + ?Sized> Queryable for std::sync::Arc<Q> {
+    fn select(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        (**self).select(req, ctx)
+    }
+
+    fn label_names(
+        &self,
+        req: &LabelRequest,
+        ctx: &ReadContext,
+    ) -> Result<Vec<String>, StorageError> {
+        (**self).label_names(req, ctx)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        req: &LabelRequest,
+        ctx: &ReadContext,
+    ) -> Result<Vec<String>, StorageError> {
+        (**self).label_values(name, req, ctx)
+    }
+}
