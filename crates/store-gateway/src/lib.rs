@@ -16,7 +16,13 @@
 //!
 //! The read path is synchronous ([`Queryable`]): callers run it on a
 //! blocking thread (`spawn_blocking`), and it waits there for the fetches,
-//! which run on the runtime handed to [`BucketStore::new`].
+//! which run on the runtime handed to [`BucketStore::new`]. (On a worker of
+//! a multi-thread runtime it blocks in place; on a current-thread runtime's
+//! own thread it cannot wait and panics.)
+//!
+//! A select holds the footers of every block it touches until it ends
+//! (shared with the cache while they are cached): the k-way merge needs all
+//! of them at once.
 
 mod block;
 mod cache;
@@ -89,11 +95,13 @@ pub struct BucketStoreOptions {
     /// Applied to each block's external labels; a block whose labels are
     /// dropped is not served (Thanos's `--selector.relabel-config`).
     pub selector_relabel: Vec<RelabelConfig>,
-    /// Series one select may touch, counted per block before their labels
-    /// and chunks are read; 0 for no limit.
+    /// Series one select (or label query with matchers) may touch, counted
+    /// once per block holding them, before their labels and chunks are
+    /// read, as Thanos's `--store.limits.request-series`; 0 for no limit.
     pub max_series: usize,
     /// Compressed bytes of chunk pages one select may read, counted before
-    /// they are fetched; 0 for no limit.
+    /// they are fetched (a page holds the chunks of many series); 0 for no
+    /// limit.
     pub max_chunk_bytes: usize,
     /// How long a block with a deletion mark stays served (Thanos's
     /// `--ignore-deletion-marks-delay`, 24h there): queriers and stores may

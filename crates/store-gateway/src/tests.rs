@@ -936,3 +936,119 @@ fn blocks_without_dictionary_statistics_or_page_index_read_the_same() {
         n
     );
 }
+
+#[test]
+fn a_sync_reads_only_metas() {
+    let env = Env::new();
+    for i in 0..4 {
+        let (from, to) = (BT0 + i * 2 * H, BT0 + (i + 1) * 2 * H);
+        env.upload(
+            &NewBlock::new(from, to, "test"),
+            &many_series(50, from, to, 60_000),
+        );
+    }
+    env.store.gets.lock().clear();
+    let s = env.store(BucketStoreOptions::default());
+    assert_eq!(s.blocks().len(), 4);
+    let gets = env.store.gets.lock().clone();
+    assert_eq!(gets.len(), 4);
+    assert!(gets.iter().all(|(p, _)| p.ends_with(META_FILE)), "{gets:?}");
+    assert_eq!(s.stats().fetched_bytes(), env.store.served_bytes());
+}
+
+#[test]
+fn a_slow_bucket_read_stops_when_canceled_or_past_the_deadline() {
+    let env = Env::new();
+    env.upload(
+        &NewBlock::new(BT0, BT0 + 2 * H, "test"),
+        &many_series(20, BT0, BT0 + 2 * H, 60_000),
+    );
+    let s = env.store(BucketStoreOptions::default());
+    *env.store.slow.lock() = Some((SERIES_FILE.to_string(), std::time::Duration::from_secs(60)));
+    let token = argus_model::cancel::CancelToken::new();
+    let ctx = ReadContext::new(None, token.clone());
+    let canceler = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        token.cancel();
+    });
+    let start = std::time::Instant::now();
+    let req = SelectRequest::new(all(), i64::MIN, i64::MAX);
+    let e = s
+        .select(&req, &ctx)
+        .and_then(|st| st.collect::<Result<Vec<_>, _>>())
+        .expect_err("canceled");
+    assert_eq!(e.kind(), ErrorKind::Canceled, "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    canceler.join().expect("canceler");
+
+    let ctx = ReadContext::new(
+        std::time::Instant::now().checked_add(std::time::Duration::from_millis(100)),
+        argus_model::cancel::CancelToken::new(),
+    );
+    let e = s
+        .label_values(
+            "job",
+            &argus_model::storage::LabelRequest::new(vec![], i64::MIN, i64::MAX),
+            &ctx,
+        )
+        .expect_err("past the deadline");
+    assert_eq!(e.kind(), ErrorKind::DeadlineExceeded, "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    *env.store.slow.lock() = None;
+    assert_eq!(count_of(&s, all()), 20);
+}
+
+#[test]
+fn selects_run_from_blocking_tasks_runtime_workers_and_threads_at_once() {
+    let env = Env::new();
+    let mut inputs = Vec::new();
+    for i in 0..3 {
+        let (from, to) = (BT0 + i * 2 * H, BT0 + (i + 1) * 2 * H);
+        let series = many_series(100, from, to, 30_000);
+        env.upload(&NewBlock::new(from, to, "test"), &series);
+        inputs.extend(series);
+    }
+    let s = env.store(BucketStoreOptions {
+        cache_bytes: 64 << 10,
+        ..BucketStoreOptions::default()
+    });
+    let ms = vec![m(MatchType::Regex, "instance", "host-00001.")];
+    let want = count_of(&s, ms.clone());
+    assert_eq!(want, 10);
+    // From a blocking task, as the servers call it, and from a runtime
+    // worker itself (it blocks in place).
+    let (s1, m1) = (s.clone(), ms.clone());
+    let n = env
+        .rt
+        .block_on(async move { tokio::task::spawn_blocking(move || count_of(&s1, m1)).await })
+        .expect("blocking task");
+    assert_eq!(n, want);
+    let (s2, m2) = (s.clone(), ms.clone());
+    let n = env
+        .rt
+        .block_on(async move { tokio::spawn(async move { count_of(&s2, m2) }).await })
+        .expect("worker task");
+    assert_eq!(n, want);
+    // Threads sharing the cache.
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let ms = vec![m(
+                        MatchType::Regex,
+                        "instance",
+                        &format!("host-0000{}.", (t + i) % 10),
+                    )];
+                    let got = select(&s, &ms, i64::MIN, i64::MAX).expect("select");
+                    assert_eq!(got.len(), 10);
+                    assert!(got.iter().all(|x| x.chunks.len() >= 3));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    assert!(s.stats().cache_bytes() <= 64 << 10);
+}

@@ -28,6 +28,8 @@ pub(crate) struct CountingStore {
     pub gets: Mutex<Vec<(String, Range<u64>)>>,
     /// Paths whose GETs fail with a transient error.
     pub failing: Mutex<HashSet<String>>,
+    /// GETs of paths ending with this wait this long first.
+    pub slow: Mutex<Option<(String, std::time::Duration)>>,
 }
 
 impl std::fmt::Display for CountingStore {
@@ -82,6 +84,15 @@ impl ObjectStore for CountingStore {
                 store: "counting",
                 source: "injected failure".into(),
             });
+        }
+        let delay = self
+            .slow
+            .lock()
+            .as_ref()
+            .filter(|(suffix, _)| location.as_ref().ends_with(suffix.as_str()))
+            .map(|(_, d)| *d);
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
         }
         let head = options.head;
         let r = self.inner.get_opts(location, options).await?;
