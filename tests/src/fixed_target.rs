@@ -13,9 +13,14 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// Makes the body of each response (a target whose values change).
+pub type BodyFn = Arc<dyn Fn() -> String + Send + Sync>;
+
 struct Shared {
     content_type: String,
     body: String,
+    /// When set, each response's body comes from it instead of `body`.
+    body_fn: Option<BodyFn>,
     /// Request lines seen (`GET /metrics?x=y HTTP/1.1`), for asserting params.
     request_lines: Vec<String>,
 }
@@ -31,6 +36,15 @@ pub struct FixedTarget {
 impl FixedTarget {
     /// Serves `body` with `content_type` on every path of a free port.
     pub fn start(content_type: &str, body: &str) -> FixedTarget {
+        FixedTarget::start_with(content_type, body, None)
+    }
+
+    /// Serves what `body` returns at each request.
+    pub fn start_dynamic(content_type: &str, body: BodyFn) -> FixedTarget {
+        FixedTarget::start_with(content_type, "", Some(body))
+    }
+
+    fn start_with(content_type: &str, body: &str, body_fn: Option<BodyFn>) -> FixedTarget {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fixed target");
         let port = listener.local_addr().expect("local addr").port();
         // Non-blocking accept so the thread notices `stop` within a poll.
@@ -40,6 +54,7 @@ impl FixedTarget {
         let shared = Arc::new(Mutex::new(Shared {
             content_type: content_type.to_string(),
             body: body.to_string(),
+            body_fn,
             request_lines: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -139,7 +154,11 @@ fn serve(mut stream: TcpStream, shared: &Mutex<Shared>) -> std::io::Result<()> {
     let (content_type, body) = {
         let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
         s.request_lines.push(request_line);
-        (s.content_type.clone(), s.body.clone())
+        let body = match &s.body_fn {
+            Some(f) => f(),
+            None => s.body.clone(),
+        };
+        (s.content_type.clone(), body)
     };
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

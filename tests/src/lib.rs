@@ -2,6 +2,7 @@
 //! and the tools they are compared against, and the deterministic data the
 //! crash test writes.
 
+pub mod cluster;
 pub mod datagen;
 pub mod differential;
 pub mod e2e;

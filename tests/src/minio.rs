@@ -17,16 +17,48 @@ pub const SECRET_KEY: &str = "argus-test-secret";
 pub struct Minio {
     pub daemon: Daemon,
     mc_config: PathBuf,
+    dir: PathBuf,
+    console: u16,
 }
 
 impl Minio {
     /// Starts MinIO in `dir/minio` and waits until `/minio/health/ready`
     /// answers 200.
     pub fn start(dir: &Path) -> Minio {
-        let data = dir.join("minio");
-        std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
         let port = free_port();
         let console = free_port();
+        let daemon = Minio::spawn(dir, port, console);
+        let minio = Minio {
+            daemon,
+            mc_config: dir.join("mc"),
+            dir: dir.to_path_buf(),
+            console,
+        };
+        minio.mc(&[
+            "alias",
+            "set",
+            "local",
+            &format!("http://{}", minio.endpoint()),
+            ACCESS_KEY,
+            SECRET_KEY,
+        ]);
+        minio
+    }
+
+    /// SIGKILLs the server: the bucket is unreachable until [`Minio::restart`].
+    pub fn kill(&mut self) {
+        self.daemon.kill();
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn restart(&mut self) {
+        self.daemon.kill();
+        self.daemon = Minio::spawn(&self.dir, self.daemon.port, self.console);
+    }
+
+    fn spawn(dir: &Path, port: u16, console: u16) -> Daemon {
+        let data = dir.join("minio");
+        std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
         let mut cmd = Command::new(peer_bin("minio", "minio"));
         cmd.arg("server")
             .arg(&data)
@@ -40,21 +72,10 @@ impl Minio {
             .env("MINIO_BROWSER", "off")
             .env("MINIO_UPDATE", "off")
             .env("HOME", dir);
-        let mut daemon = Daemon::spawn("minio", cmd, port, &dir.join("minio.log"));
+        let log = dir.join(format!("minio-{}.log", crate::e2e::now_ms()));
+        let mut daemon = Daemon::spawn("minio", cmd, port, &log);
         daemon.wait_ready("/minio/health/ready", Duration::from_secs(60));
-        let minio = Minio {
-            daemon,
-            mc_config: dir.join("mc"),
-        };
-        minio.mc(&[
-            "alias",
-            "set",
-            "local",
-            &format!("http://{}", minio.endpoint()),
-            ACCESS_KEY,
-            SECRET_KEY,
-        ]);
-        minio
+        daemon
     }
 
     /// `127.0.0.1:<port>` of the S3 API.

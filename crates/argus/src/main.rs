@@ -44,6 +44,8 @@ enum Command {
     /// Scraping into a local TSDB that serves the StoreAPI and ships
     /// sealed blocks to object storage (Thanos's sidecar role).
     Scraper(Box<argus_scraper::ScraperArgs>),
+    /// The store gateway: the StoreAPI over every block in a bucket.
+    Store(Box<argus_store_gateway::role::StoreArgs>),
     /// The global query endpoint: the Prometheus HTTP API over StoreAPI
     /// endpoints, merged and deduplicated across HA replicas.
     Query(Box<argus_querier::QuerierArgs>),
@@ -149,6 +151,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
             argus_server::shutdown_signal(),
         )),
+        Command::Store(args) => runtime("argus-store")?.block_on_role(
+            argus_store_gateway::role::run(*args, argus_server::shutdown_signal()),
+        ),
         Command::Query(args) => runtime("argus-query")?
             .block_on_role(argus_querier::run(*args, argus_server::shutdown_signal())),
         Command::Tools { tool } => match tool {

@@ -29,6 +29,7 @@ mod cache;
 mod fetch;
 mod parquet_file;
 mod prune;
+pub mod role;
 mod stats;
 mod sync;
 
