@@ -223,9 +223,9 @@ impl Limiter {
     }
 }
 
-/// What a scan reads: the select's range and matchers for one block.
+/// What the scans of one select or label query read, besides each block's
+/// own matchers.
 pub(crate) struct ScanRequest<'a> {
-    pub matchers: &'a [Matcher],
     pub mint: i64,
     pub maxt: i64,
     pub skip_chunks: bool,
@@ -275,13 +275,14 @@ pub(crate) struct BlockScan {
 }
 
 impl BlockScan {
-    /// A scan of `block` whose footers are loaded (`chunks` when
-    /// [`Block::needs_chunks_file`] says so).
+    /// A scan of `block` for the series matching `matchers` (those
+    /// [`Block::own_matchers`] left), whose footers are loaded (`chunks.parquet`'s
+    /// when [`Block::needs_chunks_file`] says so).
     pub(crate) fn new(
         fetcher: Arc<Fetcher>,
         block: Arc<Block>,
-        series: Arc<SeriesFile>,
-        chunks: Option<Arc<ChunksFile>>,
+        (series, chunks): (Arc<SeriesFile>, Option<Arc<ChunksFile>>),
+        matchers: &[Matcher],
         req: &ScanRequest<'_>,
         limiter: Arc<Limiter>,
         ctx: ReadContext,
@@ -289,7 +290,7 @@ impl BlockScan {
         let mut matches_nothing = false;
         let mut by_column: Vec<(usize, Vec<Matcher>)> = Vec::new();
         let mut constraints = Vec::new();
-        for m in req.matchers {
+        for m in matchers {
             match series.column(&m.name) {
                 None => matches_nothing |= !m.matches_empty(),
                 Some(c) => {

@@ -335,20 +335,13 @@ impl BucketStore {
         blocks
             .iter()
             .zip(footers)
-            .map(|((b, ms), (series, chunks))| {
-                let r = ScanRequest {
-                    matchers: ms,
-                    mint: req.mint,
-                    maxt: req.maxt,
-                    skip_chunks: req.skip_chunks,
-                    only_label: req.only_label,
-                };
+            .map(|((b, ms), files)| {
                 BlockScan::new(
                     self.inner.fetcher.clone(),
                     b.clone(),
-                    series,
-                    chunks,
-                    &r,
+                    files,
+                    ms,
+                    req,
                     limiter.clone(),
                     ctx.clone(),
                 )
@@ -369,7 +362,6 @@ impl Queryable for BucketStore {
         let skip_chunks = req.hints.skip_chunks;
         let footers = self.footers(&blocks, mint, maxt, Some(skip_chunks), ctx)?;
         let scan_req = ScanRequest {
-            matchers: &[],
             mint,
             maxt,
             skip_chunks,
@@ -433,12 +425,20 @@ impl Queryable for BucketStore {
                 add(l.name);
             }
         }
-        self.scan_each(&scanned, mint, maxt, ctx, None, |b, labels| {
-            for l in labels.iter().chain(b.ext().iter()) {
-                add(l.name);
-            }
-            true
-        })?;
+        self.scan_each(
+            &scanned,
+            mint,
+            maxt,
+            ctx,
+            None,
+            |_, _| true,
+            |b, labels| {
+                for l in labels.iter().chain(b.ext().iter()) {
+                    add(l.name);
+                }
+                true
+            },
+        )?;
         Ok(req.limited(names.into_iter().collect()))
     }
 
@@ -466,31 +466,44 @@ impl Queryable for BucketStore {
                 column_values(&self.inner.fetcher, ctx, b, series, col, &mut values)?;
             }
         }
-        self.scan_each(&scanned, mint, maxt, ctx, Some(name), |b, labels| {
-            match b.ext().get(name) {
-                // Any matching series gives the block's value.
-                Some(v) => {
-                    values.insert(v.to_string());
-                    false
-                }
-                None => {
-                    if let Some(v) = labels.get(name)
-                        && !values.contains(v)
-                    {
+        // A block whose series lack the label has no value to give.
+        let has_label =
+            |b: &Block, f: &SeriesFile| b.ext().get(name).is_some() || f.column(name).is_some();
+        self.scan_each(
+            &scanned,
+            mint,
+            maxt,
+            ctx,
+            Some(name),
+            has_label,
+            |b, labels| {
+                match b.ext().get(name) {
+                    // Any matching series gives the block's value.
+                    Some(v) => {
                         values.insert(v.to_string());
+                        false
                     }
-                    true
+                    None => {
+                        if let Some(v) = labels.get(name)
+                            && !values.contains(v)
+                        {
+                            values.insert(v.to_string());
+                        }
+                        true
+                    }
                 }
-            }
-        })?;
+            },
+        )?;
         Ok(req.limited(values.into_iter().collect()))
     }
 }
 
 impl BucketStore {
-    /// Runs a labels-only scan of each of `blocks` (reading only the label
-    /// `only_label` of each series when given), calling `each` with every
-    /// matching series' labels until it returns false for that block.
+    /// Runs a labels-only scan of each of `blocks` that `wanted` accepts
+    /// (reading only the label `only_label` of each series when given),
+    /// calling `each` with every matching series' labels until it returns
+    /// false for that block.
+    #[allow(clippy::too_many_arguments)] // the parts of one label query
     fn scan_each(
         &self,
         blocks: &Selected,
@@ -498,6 +511,7 @@ impl BucketStore {
         maxt: i64,
         ctx: &ReadContext,
         only_label: Option<&str>,
+        wanted: impl Fn(&Block, &SeriesFile) -> bool,
         mut each: impl FnMut(&Block, &Labels) -> bool,
     ) -> Result<(), StorageError> {
         if blocks.is_empty() {
@@ -505,16 +519,21 @@ impl BucketStore {
         }
         let footers = self.footers(blocks, mint, maxt, Some(true), ctx)?;
         let scan_req = ScanRequest {
-            matchers: &[],
             mint,
             maxt,
             skip_chunks: true,
             only_label,
         };
+        let (picked, footers): (Selected, Footers) = blocks
+            .iter()
+            .cloned()
+            .zip(footers)
+            .filter(|((b, _), (f, _))| wanted(b, f))
+            .unzip();
         for (mut scan, (b, _)) in self
-            .scans(blocks, footers, &scan_req, ctx)
+            .scans(&picked, footers, &scan_req, ctx)
             .into_iter()
-            .zip(blocks)
+            .zip(&picked)
         {
             while let Some(s) = scan.next_series()? {
                 if !each(b, &s.labels) {

@@ -694,7 +694,8 @@ impl<T: DataType> ColumnCursor<T> {
 }
 
 /// Fetches what `cursors` need for their next rows with one batch of GETs
-/// and pins it; returns the data page bytes fetched or taken from the cache.
+/// and pins it. `charge` is told the data page bytes about to be read
+/// (from the bucket or the cache) first, and may refuse them.
 pub(crate) fn prefetch<T: DataType>(
     fetcher: &Fetcher,
     ctx: &ReadContext,
@@ -731,9 +732,8 @@ pub(crate) fn prefetch<T: DataType>(
     Ok(())
 }
 
-/// Values of a dictionary page (PLAIN-encoded byte arrays), or `None` when
-/// the column chunk is not all dictionary-encoded (its dictionary would
-/// miss values).
+/// The byte range of a column chunk's dictionary page, or `None` when the
+/// chunk is not all dictionary-encoded (its dictionary would miss values).
 pub(crate) fn dictionary_range(
     md: &ParquetMetaData,
     group: usize,
