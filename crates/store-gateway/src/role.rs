@@ -331,23 +331,21 @@ pub async fn run(
                     _ = tick.tick() => {}
                     _ = stopped(&mut stop) => return,
                 }
-                match store.sync().await {
-                    Ok(s) => {
-                        if s.added > 0 || s.removed > 0 {
-                            tracing::info!(
-                                served = s.served,
-                                added = s.added,
-                                removed = s.removed,
-                                failed = s.failed,
-                                "synced blocks from the bucket"
-                            );
-                        }
-                        state
-                            .ready
-                            .store(true, std::sync::atomic::Ordering::Release);
+                // A failure is logged by the store; the blocks of the last
+                // sync stay served.
+                if let Ok(s) = store.sync().await {
+                    if s.added > 0 || s.removed > 0 {
+                        tracing::info!(
+                            served = s.served,
+                            added = s.added,
+                            removed = s.removed,
+                            failed = s.failed,
+                            "synced blocks from the bucket"
+                        );
                     }
-                    // Logged by the store; the blocks of the last sync stay.
-                    Err(_) => {}
+                    state
+                        .ready
+                        .store(true, std::sync::atomic::Ordering::Release);
                 }
             }
         })
