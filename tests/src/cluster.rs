@@ -165,3 +165,54 @@ pub fn metric_sum(d: &Daemon, name: &str) -> f64 {
         })
         .sum()
 }
+
+/// `thanos query` over `endpoints` (from the peer cache); waits until it
+/// is ready.
+pub fn start_thanos_query(dir: &Path, name: &str, endpoints: &[String], extra: &[&str]) -> Role {
+    let (http, grpc) = (free_port(), free_port());
+    let mut cmd = Command::new(crate::peers::peer_bin("thanos", "thanos"));
+    cmd.arg("query")
+        .arg(format!("--http-address=127.0.0.1:{http}"))
+        .arg(format!("--grpc-address=127.0.0.1:{grpc}"));
+    for e in endpoints {
+        cmd.arg(format!("--endpoint={e}"));
+    }
+    cmd.args(extra);
+    let mut daemon = Daemon::spawn(name, cmd, http, &dir.join(format!("{name}-{http}.log")));
+    daemon.wait_ready("/-/ready", Duration::from_secs(60));
+    Role { daemon, grpc }
+}
+
+/// `thanos store` over the bucket of `objstore`; waits until it is ready.
+pub fn start_thanos_store(dir: &Path, name: &str, objstore: &Path) -> Role {
+    let (http, grpc) = (free_port(), free_port());
+    let mut cmd = Command::new(crate::peers::peer_bin("thanos", "thanos"));
+    cmd.arg("store")
+        .arg(format!("--objstore.config-file={}", objstore.display()))
+        .arg(format!(
+            "--data-dir={}",
+            dir.join(format!("{name}-data")).display()
+        ))
+        .arg(format!("--http-address=127.0.0.1:{http}"))
+        .arg(format!("--grpc-address=127.0.0.1:{grpc}"))
+        .arg("--sync-block-duration=2s");
+    let mut daemon = Daemon::spawn(name, cmd, http, &dir.join(format!("{name}-{http}.log")));
+    daemon.wait_ready("/-/ready", Duration::from_secs(90));
+    Role { daemon, grpc }
+}
+
+/// Whether every endpoint of a querier (Argus or Thanos) answers its
+/// `/api/v1/stores` without an error.
+pub fn stores_healthy(query: &Daemon, n: usize) -> Result<(), String> {
+    let data = query.api("/api/v1/stores");
+    let all: Vec<&serde_json::Value> = data
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_array()).flatten().collect())
+        .unwrap_or_default();
+    let healthy = all.iter().filter(|e| e["lastError"].is_null()).count();
+    if healthy >= n {
+        Ok(())
+    } else {
+        Err(format!("{healthy} of {n} stores healthy: {data}"))
+    }
+}

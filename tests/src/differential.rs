@@ -1104,7 +1104,7 @@ pub enum Candidate<'a> {
     Prometheus,
 }
 
-fn get_json(port: u16, path: &str) -> Value {
+pub fn get_json(port: u16, path: &str) -> Value {
     match http_get(port, path, Duration::from_secs(30)) {
         Ok(r) => serde_json::from_str(&r.body).unwrap_or_else(|e| {
             serde_json::json!({
