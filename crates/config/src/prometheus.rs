@@ -618,3 +618,22 @@ pub fn load_prometheus_config(path: impl AsRef<Path>) -> Result<PrometheusConfig
 
 #[cfg(test)]
 mod tests;
+
+/// A list of relabel rules on its own, as Thanos's
+/// `--selector.relabel-config` takes it (the YAML of a `relabel_configs`
+/// section); checked as in `prometheus.yml`. `origin` names the text in
+/// errors.
+pub fn parse_relabel_configs(
+    text: &str,
+    origin: &str,
+) -> Result<Vec<crate::relabel::RelabelConfig>, ConfigError> {
+    let src = Source { origin, text };
+    ConfigError::check_yaml(origin, text)?;
+    let raw: Option<Vec<crate::parse::relabel::RawRelabelConfig>> =
+        serde_yaml::from_str(text).map_err(|e| src.yaml(&e))?;
+    let ctx = Ctx {
+        base_dir: PathBuf::new(),
+        legacy_names: false,
+    };
+    crate::parse::relabel::relabel_configs(raw, &At::default(), &ctx).map_err(|e| src.located(e))
+}

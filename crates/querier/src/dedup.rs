@@ -129,8 +129,7 @@ pub fn penalty_merge(replicas: &[Vec<Sample>], counter: bool) -> Vec<Sample> {
 /// Whether two sample lists are the same, bit for bit (NaNs included).
 fn same_samples(a: &[Sample], b: &[Sample]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(x, y)| x.t == y.t && x.v.to_bits() == y.v.to_bits())
 }

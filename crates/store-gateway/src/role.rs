@@ -69,6 +69,26 @@ pub struct StoreArgs {
         default_value = "9999-12-31T23:59:59Z"
     )]
     pub max_time: String,
+    /// Relabel rules (YAML list, Prometheus's `relabel_configs` shape)
+    /// applied to each block's external labels; blocks they drop are not
+    /// served, so stores can be sharded by external labels.
+    #[arg(
+        long = "selector.relabel-config",
+        value_name = "YAML",
+        conflicts_with = "selector_relabel_config_file"
+    )]
+    pub selector_relabel_config: Option<String>,
+    /// A file holding the rules of --selector.relabel-config.
+    #[arg(long = "selector.relabel-config-file", value_name = "FILE")]
+    pub selector_relabel_config_file: Option<PathBuf>,
+    /// How long a block marked for deletion is still served (the
+    /// compactor's replacement may not be visible to every querier yet).
+    #[arg(
+        long = "ignore-deletion-marks-delay",
+        value_name = "DURATION",
+        default_value = "24h"
+    )]
+    pub ignore_deletion_marks_delay: String,
     /// Series one Series call may touch (0: no limit).
     #[arg(
         long = "store.limits.request-series",
@@ -273,7 +293,29 @@ pub async fn run(
         .max(Duration::from_millis(100));
     let cache_bytes = argus_model::bytesize::parse_byte_size(&args.cache_size)
         .map_err(|e| flag("cache.size")(e.to_string()))?;
+    let selector_relabel = match (
+        &args.selector_relabel_config,
+        &args.selector_relabel_config_file,
+    ) {
+        (Some(text), _) => {
+            argus_config::prometheus::parse_relabel_configs(text, "--selector.relabel-config")
+                .map_err(|e| flag("selector.relabel-config")(e.to_string()))?
+        }
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                flag("selector.relabel-config-file")(format!("{}: {e}", file.display()))
+            })?;
+            argus_config::prometheus::parse_relabel_configs(&text, &file.display().to_string())
+                .map_err(|e| flag("selector.relabel-config-file")(e.to_string()))?
+        }
+        (None, None) => Vec::new(),
+    };
+    let ignore_deletion_marks_delay =
+        argus_model::duration::parse_duration(&args.ignore_deletion_marks_delay)
+            .map_err(|e| flag("ignore-deletion-marks-delay")(e.to_string()))?;
     let opts = BucketStoreOptions {
+        selector_relabel,
+        ignore_deletion_marks_delay,
         cache_bytes: usize::try_from(cache_bytes).unwrap_or(usize::MAX),
         min_time: parse_time_bound(&args.min_time).map_err(flag("min-time"))?,
         max_time: parse_time_bound(&args.max_time).map_err(flag("max-time"))?,

@@ -826,3 +826,23 @@ fn tsdb_retention_in_the_config_as_prometheus_3() {
         &["tme", "TSDBRetentionConfig"],
     );
 }
+
+#[test]
+fn standalone_relabel_configs_parse_and_are_checked() {
+    let rules = super::parse_relabel_configs(
+        "- source_labels: [replica]\n  regex: a\n  action: keep\n",
+        "--selector.relabel-config",
+    )
+    .expect("valid rules");
+    assert_eq!(rules.len(), 1);
+    let err = super::parse_relabel_configs("- action: hashmod\n  target_label: x\n", "sel")
+        .expect_err("hashmod without modulus");
+    assert!(err.to_string().contains("modulus"), "{err}");
+    let err = super::parse_relabel_configs("- actoin: keep\n", "sel").expect_err("typo");
+    assert!(err.to_string().contains("actoin"), "{err}");
+    assert!(
+        super::parse_relabel_configs("", "sel")
+            .expect("empty")
+            .is_empty()
+    );
+}
