@@ -349,3 +349,73 @@ fn bucket_outage_keeps_scraping_and_ships_the_backlog() {
         );
     }
 }
+
+#[test]
+fn server_ships_to_its_bucket_and_answers_past_local_retention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let minio = Minio::start(dir);
+    let objstore = objstore_file(dir, &minio, "server");
+    let target = demo_target();
+    let cfg = scrape_config(dir, "server", &target.addr(), &[]);
+    // The config's retention replaces the flag the helper passes.
+    let text = std::fs::read_to_string(&cfg).expect("read config");
+    write_file(
+        &cfg,
+        &format!("{text}storage:\n  tsdb:\n    retention:\n      time: 20s\n"),
+    );
+    let started = now_s();
+    // 10s blocks and 20s of local retention: within a minute the oldest
+    // data is only in the bucket.
+    let server = argus_tests::e2e::start_argus(
+        dir,
+        "server",
+        &cfg,
+        &[
+            &format!("--objstore.config-file={}", objstore.display()),
+            "--storage.tsdb.min-block-duration=10s",
+            "--storage.tsdb.block-reload-interval=1s",
+        ],
+    );
+    let storage = dir.join("server-data");
+    wait_for(
+        "local retention to delete shipped blocks",
+        Duration::from_secs(120),
+        || {
+            let in_bucket = block_ids_in_bucket(&minio, "server");
+            let local = local_blocks(&storage);
+            let gone = in_bucket.iter().filter(|b| !local.contains(b)).count();
+            if gone >= 2 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} blocks in the bucket, {} local",
+                    in_bucket.len(),
+                    local.len()
+                ))
+            }
+        },
+    );
+    // Let the server's bucket sync (every 30s) see them.
+    std::thread::sleep(Duration::from_secs(31));
+    let now = now_s();
+    let span = now - started - 5.0;
+    let q = format!("count_over_time(demo_temperature[{}s])", span.floor());
+    let got = server
+        .instant(&q, Some(now))
+        .first()
+        .map(|(_, v)| *v)
+        .unwrap_or(0.0);
+    println!("samples of one series over {span:.0}s: {got}");
+    // One sample per second over the whole span: nothing lost to the
+    // local retention.
+    assert!(
+        got >= span - 3.0,
+        "{got} samples over {span:.0}s: data past local retention is missing"
+    );
+    let rate = rate_sum(&server, "10s", now).unwrap_or(f64::NAN);
+    assert!(
+        (rate - demo_rate_sum()).abs() <= 0.05 * demo_rate_sum(),
+        "rate {rate}"
+    );
+}

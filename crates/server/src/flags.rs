@@ -86,6 +86,13 @@ pub struct ServerArgs {
     /// Accept remote-write requests at /api/v1/write.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub enable_remote_write_receiver: bool,
+    /// An object storage config file (Thanos objstore.yml shape): sealed
+    /// blocks are shipped there, and queries read the head, the local
+    /// blocks and the bucket's blocks through one fan-out. Without it the
+    /// storage directory is the only store (it has a bucket's layout, so
+    /// `argus store` can serve it as a FILESYSTEM bucket).
+    #[arg(long = "objstore.config-file", value_name = "FILE")]
+    pub objstore_config: Option<PathBuf>,
     /// Regex of the origins CORS allows, anchored at both ends; `.*`
     /// allows any (`Access-Control-Allow-Origin: *`).
     #[arg(long = "web.cors.origin", value_name = "REGEX", default_value = ".*")]
@@ -399,6 +406,13 @@ pub(crate) fn flag_map(
         (
             "web.enable-remote-write-receiver",
             a.enable_remote_write_receiver.to_string(),
+        ),
+        (
+            "objstore.config-file",
+            a.objstore_config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         ),
         ("web.page-title", a.page_title.clone()),
         ("web.cors.origin", a.cors_origin.clone()),

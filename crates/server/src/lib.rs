@@ -38,6 +38,8 @@ const HEAD_SEAL_INTERVAL: Duration = Duration::from_secs(60);
 /// How often a scraper looks for sealed blocks to ship (it also ships
 /// right after sealing).
 const SHIP_INTERVAL: Duration = Duration::from_secs(30);
+/// How often `argus server` lists its bucket (with --objstore.config-file).
+const BUCKET_SYNC_INTERVAL: Duration = Duration::from_secs(30);
 /// How long in-flight requests get to finish after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -373,7 +375,12 @@ pub async fn run(
         ),
         None => None,
     };
-    let bucket = match cfg.sidecar.as_ref().and_then(|s| s.objstore_config.clone()) {
+    let objstore = cfg
+        .sidecar
+        .as_ref()
+        .and_then(|s| s.objstore_config.clone())
+        .or_else(|| args.objstore_config.clone());
+    let bucket = match objstore {
         Some(file) => Some(open_bucket(&file).await?),
         None => None,
     };
@@ -442,6 +449,32 @@ pub async fn run(
             }
         }));
     }
+    // With a bucket, `argus server` also reads it: its blocks the TSDB no
+    // longer holds (past local retention) come from there.
+    let bucket_store = match (&bucket, &cfg.sidecar) {
+        (Some(bucket), None) => {
+            let local = db.clone();
+            let store = argus_store_gateway::BucketStore::new(
+                bucket.clone(),
+                argus_store_gateway::BucketStoreOptions {
+                    skip_block: Some(argus_store_gateway::BlockFilter(Arc::new(move |m| {
+                        local.has_block(m.ulid)
+                    }))),
+                    ..argus_store_gateway::BucketStoreOptions::default()
+                },
+                tokio::runtime::Handle::current(),
+            );
+            if let Err(e) = store.sync().await {
+                tracing::warn!(error = %e, "first sync of the bucket failed; retrying in the background");
+            }
+            sidecar_tasks.push(tokio::spawn(bucket_sync_loop(
+                store.clone(),
+                stop_rx.clone(),
+            )));
+            Some(store)
+        }
+        _ => None,
+    };
     let shipper = match bucket {
         Some(bucket) => {
             let shipper = Arc::new(argus_shipper::Shipper::new(
@@ -468,7 +501,7 @@ pub async fn run(
     });
 
     let state = ApiState::new(ApiOptions {
-        storage: db.clone(),
+        storage: query_storage(&db, bucket_store),
         store_choice: None,
         engine,
         query_timeout: f.query_timeout,
@@ -640,6 +673,60 @@ fn receiver_disabled() -> axum::Router {
             )
         }),
     )
+}
+
+/// What queries read: the TSDB (head and local blocks) and, with a bucket,
+/// its blocks, through the fan-out `argus query` uses. Errors stay errors
+/// (no partial response), as in Prometheus.
+fn query_storage(
+    db: &Arc<Db>,
+    bucket: Option<argus_store_gateway::BucketStore>,
+) -> Arc<dyn argus_model::Queryable> {
+    let everything = argus_storeapi::client::RemoteInfo {
+        component: "local".to_string(),
+        label_sets: Vec::new(),
+        min_time: i64::MIN,
+        max_time: i64::MAX,
+        supports_without_replica_labels: false,
+    };
+    let mut endpoints = vec![Arc::new(argus_querier::Endpoint::local(
+        "tsdb",
+        db.clone(),
+        everything.clone(),
+    ))];
+    if let Some(b) = bucket {
+        endpoints.push(Arc::new(argus_querier::Endpoint::local(
+            "bucket",
+            Arc::new(b),
+            everything,
+        )));
+    }
+    let fanout = argus_querier::Fanout::new(
+        endpoints,
+        argus_querier::FanoutOptions {
+            replica_labels: Vec::new(),
+            partial_response: false,
+        },
+    );
+    Arc::new(fanout.view(false, false))
+}
+
+/// Lists the bucket for new and removed blocks every `BUCKET_SYNC_INTERVAL`.
+async fn bucket_sync_loop(
+    store: argus_store_gateway::BucketStore,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(BUCKET_SYNC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        // Failures are logged by the store, which keeps the last blocks.
+        let _ = store.sync().await;
+    }
 }
 
 /// Opens the bucket a scraper ships to, checking that it answers.

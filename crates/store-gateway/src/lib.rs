@@ -112,6 +112,19 @@ pub struct BucketStoreOptions {
     pub meta_fetch_concurrency: usize,
     /// Blocks whose footers are read at once when a select starts.
     pub footer_fetch_concurrency: usize,
+    /// Blocks left out of each read while it says so: `argus server`
+    /// leaves out the blocks its TSDB still holds, which it serves itself.
+    pub skip_block: Option<BlockFilter>,
+}
+
+/// A predicate over block metas, asked at every read (true: skip it).
+#[derive(Clone)]
+pub struct BlockFilter(pub Arc<dyn Fn(&BlockMeta) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for BlockFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlockFilter")
+    }
 }
 
 impl Default for BucketStoreOptions {
@@ -126,6 +139,7 @@ impl Default for BucketStoreOptions {
             ignore_deletion_marks_delay: Duration::ZERO,
             meta_fetch_concurrency: 16,
             footer_fetch_concurrency: 16,
+            skip_block: None,
         }
     }
 }
@@ -277,9 +291,11 @@ impl BucketStore {
         if mint > maxt {
             return Vec::new();
         }
+        let skip = self.inner.opts.skip_block.as_ref();
         self.served()
             .iter()
             .filter(|b| b.overlaps(mint, maxt))
+            .filter(|b| !skip.is_some_and(|f| (f.0)(&b.meta)))
             .filter_map(|b| b.own_matchers(matchers).map(|ms| (b.clone(), ms)))
             .collect()
     }

@@ -1052,3 +1052,41 @@ fn selects_run_from_blocking_tasks_runtime_workers_and_threads_at_once() {
     }
     assert!(s.stats().cache_bytes() <= 64 << 10);
 }
+
+#[test]
+fn a_block_filter_leaves_blocks_out_of_every_read() {
+    let env = Env::new();
+    let first = env.upload(
+        &NewBlock::new(BT0, BT0 + 2 * H, "test"),
+        &many_series(3, BT0, BT0 + 2 * H, 60_000),
+    );
+    env.upload(
+        &NewBlock::new(BT0 + 2 * H, BT0 + 4 * H, "test"),
+        &many_series(3, BT0 + 2 * H, BT0 + 4 * H, 60_000),
+    );
+    let skipped = first.ulid;
+    let opts = BucketStoreOptions {
+        skip_block: Some(crate::BlockFilter(std::sync::Arc::new(move |m| {
+            m.ulid == skipped
+        }))),
+        ..BucketStoreOptions::default()
+    };
+    let s = env.store(opts);
+    assert_eq!(
+        s.blocks().len(),
+        2,
+        "both are synced; the filter applies to reads"
+    );
+    let got = s
+        .select_all(&[m(MatchType::Regex, "__name__", ".+")], i64::MIN, i64::MAX)
+        .expect("select");
+    assert!(!got.is_empty());
+    for series in &got {
+        for c in &series.chunks {
+            assert!(
+                c.min_t >= BT0 + 2 * H,
+                "a chunk of the skipped block: {c:?}"
+            );
+        }
+    }
+}

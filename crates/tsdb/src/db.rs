@@ -429,6 +429,11 @@ impl Db {
             .collect()
     }
 
+    /// Whether block `id` is loaded (served from the storage directory).
+    pub fn has_block(&self, id: Ulid) -> bool {
+        self.blocks.read().iter().any(|b| b.ulid() == id)
+    }
+
     /// Bytes on disk that count against the size retention, as
     /// Prometheus counts them: every loaded block's directory (tombstones
     /// included) and the WAL. Snapshots are not counted.
