@@ -16,7 +16,7 @@ use argus_model::storage::{
     LabelRequest, MergeSeries, OnEqualLabels, Queryable, ReadContext, SelectRequest, SeriesSource,
     SeriesStream, StorageError, StorageSeries, merge_sorted_strings,
 };
-use argus_storeapi::client::{ClientOptions, RemoteInfo, RemoteStore};
+use argus_storeapi::client::{ClientOptions, RemoteInfo, RemoteSelect, RemoteStore};
 
 use crate::dedup::DedupSource;
 
@@ -327,7 +327,18 @@ impl Queryable for FanoutView {
         for e in self.targets(&req.matchers, req.mint, req.maxt) {
             // Each remote select starts its call at once, so the stores
             // work in parallel while the merge pulls.
-            match e.storage.select(req, ctx) {
+            let selected = match &e.remote {
+                Some(remote) => remote.select_with(
+                    req,
+                    ctx,
+                    &RemoteSelect {
+                        partial_response_disabled: !self.partial,
+                        ..RemoteSelect::default()
+                    },
+                ),
+                None => e.storage.select(req, ctx),
+            };
+            match selected {
                 Ok(stream) => sources.push(Box::new(StoreSource {
                     inner: stream,
                     name: e.name(),

@@ -255,7 +255,8 @@ pub async fn run(
                 max_recv_message_bytes: args.grpc_max_recv_message_bytes,
                 ..ServeOptions::default()
             },
-        );
+        )
+        .with_strict(Arc::new(fanout.view(false, false)));
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             service

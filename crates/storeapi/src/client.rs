@@ -64,6 +64,9 @@ pub struct RemoteInfo {
 pub struct RemoteSelect {
     /// Labels the store should drop (it answers sorted without them).
     pub without_replica_labels: Vec<String>,
+    /// Ask a store that fans out (a querier) to fail rather than answer
+    /// without some of its stores.
+    pub partial_response_disabled: bool,
 }
 
 /// One StoreAPI endpoint. Connects lazily, so an endpoint that is down
@@ -225,6 +228,12 @@ fn series_request(req: &SelectRequest, extra: &RemoteSelect) -> SeriesRequest {
             range: (h.range_ms > 0).then_some(Range { millis: h.range_ms }),
         }),
         without_replica_labels: extra.without_replica_labels.clone(),
+        partial_response_disabled: extra.partial_response_disabled,
+        partial_response_strategy: if extra.partial_response_disabled {
+            crate::thanos::PartialResponseStrategy::Abort as i32
+        } else {
+            crate::thanos::PartialResponseStrategy::Warn as i32
+        },
         ..SeriesRequest::default()
     }
 }

@@ -104,6 +104,9 @@ impl Default for ServeOptions {
 #[derive(Clone)]
 pub struct StoreService {
     storage: Arc<dyn Queryable>,
+    /// What requests that refuse partial answers read (a querier's
+    /// fan-out without partial response); `storage` when unset.
+    strict: Option<Arc<dyn Queryable>>,
     describe: Arc<dyn DescribeStore>,
     opts: ServeOptions,
 }
@@ -116,8 +119,25 @@ impl StoreService {
     ) -> StoreService {
         StoreService {
             storage,
+            strict: None,
             describe,
             opts,
+        }
+    }
+
+    /// The storage for requests with `partial_response_disabled` or the
+    /// `ABORT` strategy, when it differs (a querier's fan-out that fails
+    /// instead of warning).
+    pub fn with_strict(mut self, strict: Arc<dyn Queryable>) -> StoreService {
+        self.strict = Some(strict);
+        self
+    }
+
+    fn storage_for(&self, partial_disabled: bool, strategy: i32) -> Arc<dyn Queryable> {
+        let abort = strategy == crate::thanos::PartialResponseStrategy::Abort as i32;
+        match &self.strict {
+            Some(s) if partial_disabled || abort => s.clone(),
+            _ => self.storage.clone(),
         }
     }
 
@@ -325,7 +345,10 @@ impl Store for StoreService {
         let cancel = CancelToken::new();
         let ctx = ReadContext::new(deadline, cancel.clone()).with_limits(self.opts.limits);
         let (tx, rx) = mpsc::channel(16);
-        let storage = self.storage.clone();
+        let storage = self.storage_for(
+            wire.partial_response_disabled,
+            wire.partial_response_strategy,
+        );
         let without = wire.without_replica_labels;
         tokio::task::spawn_blocking(move || send_series(&*storage, &req, without, &ctx, &tx));
         Ok(Response::new(SeriesResponses {
@@ -341,7 +364,10 @@ impl Store for StoreService {
         let deadline = deadline_of(&request);
         let wire = request.into_inner();
         let req = label_request(wire.start, wire.end, &wire.matchers, wire.limit)?;
-        let storage = self.storage.clone();
+        let storage = self.storage_for(
+            wire.partial_response_disabled,
+            wire.partial_response_strategy,
+        );
         let without = wire.without_replica_labels;
         let (names, warnings) = blocking(move || {
             let ctx = ReadContext::new(deadline, CancelToken::new());
@@ -372,7 +398,10 @@ impl Store for StoreService {
         if wire.without_replica_labels.contains(&wire.label) {
             return Ok(Response::new(LabelValuesResponse::default()));
         }
-        let storage = self.storage.clone();
+        let storage = self.storage_for(
+            wire.partial_response_disabled,
+            wire.partial_response_strategy,
+        );
         let (values, warnings) = blocking(move || {
             let ctx = ReadContext::new(deadline, CancelToken::new());
             let values = storage.label_values(&wire.label, &req, &ctx)?;
