@@ -189,6 +189,30 @@ impl RemoteStore {
         Ok(SeriesStream::new(source, req, ctx))
     }
 
+    /// A unary label call: the strings it answers, its warnings recorded
+    /// on `ctx`.
+    fn label_call<Req, Fut>(
+        &self,
+        ctx: &ReadContext,
+        wire: Req,
+        call: impl FnOnce(StoreClient<Channel>, Request<Req>) -> Fut,
+    ) -> Result<Vec<String>, StorageError>
+    where
+        Fut: std::future::Future<Output = Result<(Vec<String>, Vec<String>), tonic::Status>>,
+    {
+        let mut request = Request::new(wire);
+        request.set_timeout(self.timeout(ctx.deadline));
+        let fut = call(self.store.clone(), request);
+        let (list, warnings) = self.block_on(ctx, async {
+            fut.await
+                .map_err(|s| storage_from_status(&self.address, &s))
+        })?;
+        for w in warnings {
+            ctx.warnings.add(format!("store {}: {w}", self.address));
+        }
+        Ok(list)
+    }
+
     fn block_on<T>(
         &self,
         ctx: &ReadContext,
@@ -354,20 +378,13 @@ impl Queryable for RemoteStore {
             limit: i64::try_from(req.limit).unwrap_or(i64::MAX),
             ..LabelNamesRequest::default()
         };
-        let mut client = self.store.clone();
-        let mut request = Request::new(wire);
-        request.set_timeout(self.timeout(ctx.deadline));
-        let resp = self.block_on(ctx, async {
-            client
-                .label_names(request)
-                .await
-                .map_err(|s| storage_from_status(&self.address, &s))
+        let names = self.label_call(ctx, wire, |mut c, r| async move {
+            c.label_names(r).await.map(|resp| {
+                let resp = resp.into_inner();
+                (resp.names, resp.warnings)
+            })
         })?;
-        let resp = resp.into_inner();
-        for w in resp.warnings {
-            ctx.warnings.add(format!("store {}: {w}", self.address));
-        }
-        Ok(req.limited(resp.names))
+        Ok(req.limited(names))
     }
 
     fn label_values(
@@ -384,20 +401,12 @@ impl Queryable for RemoteStore {
             limit: i64::try_from(req.limit).unwrap_or(i64::MAX),
             ..LabelValuesRequest::default()
         };
-        let mut client = self.store.clone();
-        let mut request = Request::new(wire);
-        request.set_timeout(self.timeout(ctx.deadline));
-        let resp = self.block_on(ctx, async {
-            client
-                .label_values(request)
-                .await
-                .map_err(|s| storage_from_status(&self.address, &s))
+        let mut values = self.label_call(ctx, wire, |mut c, r| async move {
+            c.label_values(r).await.map(|resp| {
+                let resp = resp.into_inner();
+                (resp.values, resp.warnings)
+            })
         })?;
-        let resp = resp.into_inner();
-        for w in resp.warnings {
-            ctx.warnings.add(format!("store {}: {w}", self.address));
-        }
-        let mut values = resp.values;
         values.retain(|v| !v.is_empty());
         Ok(req.limited(values))
     }
