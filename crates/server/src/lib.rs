@@ -464,12 +464,15 @@ pub async fn run(
                 },
                 tokio::runtime::Handle::current(),
             );
+            // Before serving, so that a restart answers for the bucket's
+            // blocks at once.
             if let Err(e) = store.sync().await {
                 tracing::warn!(error = %e, "first sync of the bucket failed; retrying in the background");
             }
-            sidecar_tasks.push(tokio::spawn(bucket_sync_loop(
-                store.clone(),
+            sidecar_tasks.push(tokio::spawn(store.clone().sync_loop(
+                BUCKET_SYNC_INTERVAL,
                 stop_rx.clone(),
+                |_| {},
             )));
             Some(store)
         }
@@ -709,24 +712,6 @@ fn query_storage(
         },
     );
     Arc::new(fanout.view(false, false))
-}
-
-/// Lists the bucket for new and removed blocks every `BUCKET_SYNC_INTERVAL`.
-async fn bucket_sync_loop(
-    store: argus_store_gateway::BucketStore,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(BUCKET_SYNC_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|v| *v) => return,
-        }
-        // Failures are logged by the store, which keeps the last blocks.
-        let _ = store.sync().await;
-    }
 }
 
 /// Opens the bucket a scraper ships to, checking that it answers.

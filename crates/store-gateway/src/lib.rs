@@ -238,6 +238,38 @@ impl BucketStore {
         r
     }
 
+    /// Syncs now and then every `every` until `stop` turns true, calling
+    /// `synced` after each sync that succeeds. A failed sync is logged and
+    /// the blocks of the last one stay served.
+    pub async fn sync_loop(
+        self,
+        every: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        synced: impl Fn(&SyncStats) + Send,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+            if let Ok(s) = self.sync().await {
+                if s.added > 0 || s.removed > 0 {
+                    tracing::info!(
+                        bucket = %self.inner.bucket,
+                        served = s.served,
+                        added = s.added,
+                        removed = s.removed,
+                        failed = s.failed,
+                        "synced blocks from the bucket"
+                    );
+                }
+                synced(&s);
+            }
+        }
+    }
+
     pub fn stats(&self) -> &BucketStoreStats {
         &self.inner.stats
     }

@@ -364,33 +364,16 @@ pub async fn run(
         });
     }
     let syncer = {
-        let (store, state, mut stop) = (store.clone(), state.clone(), stop_rx.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(sync_every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stopped(&mut stop) => return,
-                }
-                // A failure is logged by the store; the blocks of the last
-                // sync stay served.
-                if let Ok(s) = store.sync().await {
-                    if s.added > 0 || s.removed > 0 {
-                        tracing::info!(
-                            served = s.served,
-                            added = s.added,
-                            removed = s.removed,
-                            failed = s.failed,
-                            "synced blocks from the bucket"
-                        );
-                    }
+        let (store, state) = (store.clone(), state.clone());
+        tokio::spawn(
+            store
+                .clone()
+                .sync_loop(sync_every, stop_rx.clone(), move |_| {
                     state
                         .ready
-                        .store(true, std::sync::atomic::Ordering::Release);
-                }
-            }
-        })
+                        .store(true, std::sync::atomic::Ordering::Release)
+                }),
+        )
     };
     let service = StoreService::new(
         Arc::new(store.clone()),
