@@ -108,6 +108,19 @@ impl Minio {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start mc {args:?}: {e}"));
+        // Drained while it runs: output past the pipe's buffer (a listing
+        // or copy of a few hundred objects) would block mc otherwise.
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match child.try_wait() {
@@ -122,15 +135,13 @@ impl Minio {
                 }
             }
         }
-        let out = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("mc {args:?}: {e}"));
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let status = child.wait().unwrap_or_else(|e| panic!("mc {args:?}: {e}"));
+        let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
+        let stderr = stderr.join().unwrap_or_default();
         assert!(
-            out.status.success(),
-            "mc {args:?} failed ({}): {stdout}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+            status.success(),
+            "mc {args:?} failed ({status}): {stdout}{}",
+            String::from_utf8_lossy(&stderr)
         );
         stdout
     }
