@@ -2,7 +2,10 @@
 //! the vendored protoc so the build needs no system protobuf compiler.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Cargo's variable at run time, not `env!`: a build script binary can
+    // be shared by checkouts of the crate in other directories.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")?;
+    let root = std::path::Path::new(&manifest).join("../../proto");
     let files = [
         "store/labelpb/types.proto",
         "store/storepb/types.proto",

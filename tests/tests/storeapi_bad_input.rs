@@ -647,16 +647,9 @@ fn hang_up_endpoint() -> String {
 /// was canceled` (hyper's error for a request whose connection closed
 /// before it was sent): about one call in three to the HTTP/1 server
 /// (the others get `Internal: h2 protocol error`), nine in ten to the
-/// other. The StoreAPI client maps that status to `ErrorKind::Canceled`,
-/// which the fan-out never turns into a warning (`tolerable` excludes it,
-/// taking it for the request's own cancellation) and the engine reports
-/// as the query being canceled: the query fails with 499 "query was
-/// canceled in series selection" (label values: 499 "store ...:
-/// operation was canceled"), under partial response too.
+/// other. That status is the peer giving up, not the request being
+/// canceled: the store is unavailable, a warning under partial response.
 #[test]
-#[ignore = "bug: a Cancelled status from an endpoint whose connection closed fails the whole \
-            query with 499 \"query was canceled in series selection\" (errorType canceled) \
-            instead of a warning naming the endpoint, also under partial response"]
 fn endpoints_that_hang_up_are_warnings_not_cancellations() {
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();

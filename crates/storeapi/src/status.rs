@@ -13,8 +13,15 @@ pub fn status_from_storage(e: &StorageError) -> Status {
 }
 
 /// The storage error of a status received from a store at `endpoint`.
+/// A `CANCELLED` that reaches us is not our request's cancellation (that
+/// stops the call on our side); it is the connection or the store giving
+/// up (hyper reports a connection closed before the request was sent
+/// so): the store is unavailable.
 pub fn storage_from_status(endpoint: &str, s: &Status) -> StorageError {
-    let kind = ErrorKind::from_grpc_code(s.code() as i32);
+    let kind = match ErrorKind::from_grpc_code(s.code() as i32) {
+        ErrorKind::Canceled => ErrorKind::Unavailable,
+        kind => kind,
+    };
     let message = if s.message().is_empty() {
         format!("store {endpoint}: {}", s.code().description())
     } else {
@@ -60,7 +67,6 @@ mod tests {
             ErrorKind::Unavailable,
             ErrorKind::ResourceExhausted,
             ErrorKind::DeadlineExceeded,
-            ErrorKind::Canceled,
             ErrorKind::Execution,
             ErrorKind::Internal,
         ] {
@@ -69,6 +75,10 @@ mod tests {
             assert_eq!(back.kind(), kind);
             assert_eq!(back.message(), "store s:1: boom");
         }
+        // A store's CANCELLED is its giving up, not ours: unavailable.
+        let e = StorageError::new(ErrorKind::Canceled, "operation was canceled");
+        let back = storage_from_status("s:1", &status_from_storage(&e));
+        assert_eq!(back.kind(), ErrorKind::Unavailable);
     }
 
     #[test]
