@@ -31,7 +31,9 @@
 //! Environment: `BENCH_INSTANCES` (default 40 → 10,640 series, 15.3M
 //! samples; 266 series per instance), `BENCH_RUNS` (default 5),
 //! `BENCH_BREAKDOWN=1` (two more columns in (a) to see where the time goes:
-//! the querier over one replica, and over three with `dedup=false`).
+//! the querier over one replica, and over three with `dedup=false`; the
+//! latter fails `group_left` with HTTP 422, three copies of each info
+//! series being duplicates, and that shows as ERR).
 //! Run: `benches/run-cluster.sh`. Every wait is bounded; everything listens
 //! on 127.0.0.1 and is killed on exit.
 
