@@ -1,5 +1,7 @@
 //! Shared helpers for the benchmark binaries.
 
+pub mod dataset;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -36,4 +38,23 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
     let r = f();
     (r, start.elapsed())
+}
+
+/// `VmRSS` of process `pid` in bytes, from `/proc/<pid>/status` (Linux).
+pub fn pid_rss_bytes(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:").map(|k| k * 1024)
+}
+
+/// `VmHWM` (peak resident set) of process `pid` in bytes.
+pub fn pid_peak_rss_bytes(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmHWM:").map(|k| k * 1024)
+}
+
+fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
 }
