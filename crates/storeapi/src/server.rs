@@ -159,7 +159,9 @@ impl StoreService {
             .add_service(store)
             .add_service(info)
             .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener),
+                // Without TCP_NODELAY, Nagle holds each small answer back
+                // for the peer's delayed ack (about 40 ms a call).
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                 shutdown,
             )
             .await
