@@ -11,10 +11,13 @@
 //! replica switched to whose value is below the last one emitted is shifted
 //! up by the difference, so the switch is not read as a counter reset.
 
+use argus_model::chunk::XorChunk;
 use argus_model::labels::Labels;
 use argus_model::sample::Sample;
 use argus_model::storage::relabel::{DropLabels, RelabeledSource};
-use argus_model::storage::{SeriesSource, StorageError, StorageSeries, chunks_from_samples};
+use argus_model::storage::{
+    ChunkData, SeriesSource, StorageError, StorageSeries, chunks_from_samples,
+};
 
 /// The penalty, ms, before an interval has been seen: sampling intervals
 /// are typically several seconds long.
@@ -126,12 +129,242 @@ pub fn penalty_merge(replicas: &[Vec<Sample>], counter: bool) -> Vec<Sample> {
     out
 }
 
-/// Whether two sample lists are the same, bit for bit (NaNs included).
-fn same_samples(a: &[Sample], b: &[Sample]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x.t == y.t && x.v.to_bits() == y.v.to_bits())
+/// One replica's chunks, decoded only where the merge looks.
+struct Cursor<'a> {
+    chunks: Vec<&'a ChunkData>,
+    /// Decoded chunks, by index; those behind `ci` are dropped.
+    decoded: Vec<Option<Vec<Sample>>>,
+    /// First sample not yet passed: chunk `ci`, sample `si` of it.
+    ci: usize,
+    si: usize,
+    labels: &'a Labels,
+}
+
+impl<'a> Cursor<'a> {
+    /// `None` when the replica's chunks overlap (after dropping exact
+    /// copies, such as a block served by both its scraper and the store
+    /// gateway): such a replica is merged from its decoded samples.
+    fn new(series: &'a StorageSeries, mint: i64, maxt: i64) -> Option<Cursor<'a>> {
+        let mut chunks: Vec<&ChunkData> = series
+            .chunks
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .collect();
+        chunks.sort_by_key(|c| (c.min_t, c.max_t));
+        chunks.dedup_by(|b, a| a.min_t == b.min_t && a.max_t == b.max_t && a.bytes == b.bytes);
+        if chunks.windows(2).any(|w| w[1].min_t <= w[0].max_t) {
+            return None;
+        }
+        let n = chunks.len();
+        Some(Cursor {
+            chunks,
+            decoded: (0..n).map(|_| None).collect(),
+            ci: 0,
+            si: 0,
+            labels: &series.labels,
+        })
+    }
+
+    fn chunk(&mut self, i: usize) -> Result<&[Sample], StorageError> {
+        if self.decoded[i].is_none() {
+            let c = self.chunks[i];
+            let samples = XorChunk::new(&c.bytes)
+                .and_then(|x| x.decode())
+                .map_err(|e| StorageError::corrupt(format!("series {}: {e}", self.labels)))?;
+            self.decoded[i] = Some(samples);
+        }
+        Ok(self.decoded[i].as_deref().unwrap_or_default())
+    }
+
+    /// The first sample in `[floor, maxt]` (and at or after the cursor),
+    /// with where it is; nothing is passed.
+    fn peek(
+        &mut self,
+        floor: i64,
+        maxt: i64,
+    ) -> Result<Option<(Sample, usize, usize)>, StorageError> {
+        Ok(self.peek_from(floor)?.filter(|(s, ..)| s.t <= maxt))
+    }
+
+    fn peek_from(&mut self, floor: i64) -> Result<Option<(Sample, usize, usize)>, StorageError> {
+        let mut i = self.ci;
+        while i < self.chunks.len() {
+            if self.chunks[i].max_t < floor {
+                i += 1;
+                continue;
+            }
+            let start = if i == self.ci { self.si } else { 0 };
+            let samples = self.chunk(i)?;
+            let k = start + samples[start.min(samples.len())..].partition_point(|s| s.t < floor);
+            if let Some(s) = samples.get(k) {
+                return Ok(Some((*s, i, k)));
+            }
+            i += 1;
+        }
+        Ok(None)
+    }
+
+    /// Passes every sample at or before `t`.
+    fn pass_through(&mut self, t: i64) -> Result<(), StorageError> {
+        while self.ci < self.chunks.len() {
+            if self.chunks[self.ci].max_t <= t {
+                self.decoded[self.ci] = None;
+                self.ci += 1;
+                self.si = 0;
+                continue;
+            }
+            let si = self.si;
+            let samples = self.chunk(self.ci)?;
+            self.si = si + samples[si.min(samples.len())..].partition_point(|s| s.t <= t);
+            return Ok(());
+        }
+        Ok(())
+    }
+}
+
+/// What merging replicas gave: one replica's chunks as they are (no
+/// switch happened), or the merged samples.
+enum Merged {
+    One(usize),
+    Samples(Vec<Sample>),
+}
+
+/// [`penalty_merge`] over the replicas' chunks, deciding from the samples
+/// of the replica followed and looking into the others only where the
+/// rule could pick them: a replica's next sample lies past its penalty
+/// floor, so while the followed replica's next sample comes before every
+/// other floor, the others are not decoded. When no switch happens the
+/// followed replica's chunks are the answer, not re-encoded. Gives the
+/// same samples as `penalty_merge` on the decoded replicas.
+fn lazy_merge(
+    group: &[StorageSeries],
+    mint: i64,
+    maxt: i64,
+    counter: bool,
+) -> Result<Merged, StorageError> {
+    let mut cursors = Vec::with_capacity(group.len());
+    for s in group {
+        match Cursor::new(s, mint, maxt) {
+            Some(c) => cursors.push(c),
+            None => {
+                // Overlapping chunks: merge decoded samples instead.
+                let replicas = group
+                    .iter()
+                    .map(|s| s.decode(mint, maxt))
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(Merged::Samples(penalty_merge(&replicas, counter)));
+            }
+        }
+    }
+    let n = cursors.len();
+    let mut penalty = vec![0i64; n];
+    let mut adjust = vec![0f64; n];
+    let mut followed: Option<usize> = None;
+    let mut first_followed: Option<usize> = None;
+    let mut last_t: Option<i64> = None;
+    let mut interval: Option<i64> = None;
+    let mut last_v = 0f64;
+    // Filled from the first switch on; before it, the answer is the
+    // followed replica's samples.
+    let mut out: Option<Vec<Sample>> = None;
+    loop {
+        let floor =
+            |j: usize| last_t.map_or(mint, |t| t.saturating_add(1).saturating_add(penalty[j]));
+        // The followed replica's candidate first: the others only matter
+        // when their floor is not past it.
+        let mut best: Option<(i64, usize, usize, usize)> = None;
+        if let Some(f) = followed
+            && let Some((s, ci, si)) = cursors[f].peek(floor(f), maxt)?
+        {
+            best = Some((s.t, f, ci, si));
+        }
+        for (j, cursor) in cursors.iter_mut().enumerate() {
+            if Some(j) == followed {
+                continue;
+            }
+            let fl = floor(j);
+            if best.is_some_and(|(bt, ..)| bt < fl) {
+                continue;
+            }
+            if let Some((s, ci, si)) = cursor.peek(fl, maxt)? {
+                let better = match best {
+                    None => true,
+                    Some((bt, bj, ..)) => s.t < bt || (s.t == bt && followed != Some(bj) && j < bj),
+                };
+                if better {
+                    best = Some((s.t, j, ci, si));
+                }
+            }
+        }
+        let half = interval.map_or(1, |d| (d / 2).max(1));
+        let switch_floor = last_t.map_or(mint, |t| t.saturating_add(half));
+        let picked = match best {
+            Some((_, j, ci, si)) if followed.is_none() || followed == Some(j) => Some((j, ci, si)),
+            Some((_, j, ci, si)) => Some(match cursors[j].peek(switch_floor, maxt)? {
+                Some((_, ci2, si2)) => (j, ci2, si2),
+                None => (j, ci, si),
+            }),
+            None => {
+                let mut earliest: Option<(i64, usize, usize, usize)> = None;
+                for (j, c) in cursors.iter_mut().enumerate() {
+                    if let Some((s, ci, si)) = c.peek(switch_floor, maxt)?
+                        && earliest.is_none_or(|(et, ..)| s.t < et)
+                    {
+                        earliest = Some((s.t, j, ci, si));
+                    }
+                }
+                earliest.map(|(_, j, ci, si)| (j, ci, si))
+            }
+        };
+        let Some((i, ci, si)) = picked else {
+            break;
+        };
+        let sample = cursors[i].chunk(ci)?[si];
+        let t = sample.t;
+        if followed.is_some() && followed != Some(i) && out.is_none() {
+            // The first switch: what was emitted so far is the followed
+            // replica's samples from the start to the last one.
+            let f = first_followed.unwrap_or(i);
+            let so_far = group[f].decode(mint, last_t.unwrap_or(mint))?;
+            out = Some(so_far);
+        }
+        let gap = last_t.map(|lt| t - lt);
+        for (j, p) in penalty.iter_mut().enumerate() {
+            *p = if j == i {
+                0
+            } else {
+                gap.map_or(INITIAL_PENALTY_MS, |g| 2 * g)
+            };
+        }
+        let raw = sample.v;
+        let stale = argus_model::is_stale_nan(raw);
+        if counter && !stale && followed.is_some_and(|f| f != i) && raw + adjust[i] < last_v {
+            adjust[i] += last_v - (raw + adjust[i]);
+        }
+        let v = if stale { raw } else { raw + adjust[i] };
+        if let Some(o) = out.as_mut() {
+            o.push(Sample::new(t, v));
+        }
+        if !stale {
+            last_v = v;
+        }
+        if followed == Some(i) && gap.is_some() {
+            interval = gap;
+        }
+        if first_followed.is_none() {
+            first_followed = Some(i);
+        }
+        last_t = Some(t);
+        followed = Some(i);
+        for c in cursors.iter_mut() {
+            c.pass_through(t)?;
+        }
+    }
+    Ok(match (out, first_followed) {
+        (Some(samples), _) => Merged::Samples(samples),
+        (None, Some(f)) => Merged::One(f),
+        (None, None) => Merged::Samples(Vec::new()),
+    })
 }
 
 /// Deduplicates a sorted source: drops the replica labels, keeps it sorted,
@@ -174,21 +407,18 @@ impl<'a> DedupSource<'a> {
                 chunks: Vec::new(),
             });
         }
-        let replicas = group
-            .iter()
-            .map(|s| s.decode(self.mint, self.maxt))
-            .collect::<Result<Vec<_>, _>>()?;
-        let merged = penalty_merge(&replicas, self.counter);
-        // The usual case, replicas without gaps: the answer is one
-        // replica's samples, whose chunks serve as they are.
-        if let Some(i) = replicas.iter().position(|r| same_samples(r, &merged))
-            && let Some(one) = group.into_iter().nth(i)
-        {
-            return Ok(StorageSeries {
-                labels,
-                chunks: one.chunks,
-            });
-        }
+        let merged = match lazy_merge(&group, self.mint, self.maxt, self.counter)? {
+            Merged::One(i) => {
+                if let Some(one) = group.into_iter().nth(i) {
+                    return Ok(StorageSeries {
+                        labels,
+                        chunks: one.chunks,
+                    });
+                }
+                Vec::new()
+            }
+            Merged::Samples(s) => s,
+        };
         Ok(StorageSeries {
             labels,
             chunks: chunks_from_samples(merged),
@@ -281,6 +511,94 @@ mod tests {
         // Without the counter rule the switch shows as a drop.
         let raw = penalty_merge(&[a, b], false);
         assert!(raw.windows(2).any(|w| w[1].v < w[0].v));
+    }
+
+    /// A replica as a scraper would hold it: samples every `step` from
+    /// `phase` with jitter, missing `gaps`, cut into chunks of `per_chunk`,
+    /// some chunks given twice (a block served by its scraper and the
+    /// store gateway).
+    fn replica_series(rnd: &mut impl FnMut(u64) -> u64, name: &str) -> StorageSeries {
+        let step = 1000 + 1000 * rnd(10) as i64;
+        let phase = rnd(step as u64) as i64;
+        let mut samples = Vec::new();
+        let mut t = phase;
+        let mut v = rnd(100) as f64;
+        while t < 200_000 {
+            let gap = rnd(20) == 0;
+            if !gap {
+                v += rnd(5) as f64;
+                if rnd(50) == 0 {
+                    v = 0.0;
+                }
+                let value = if rnd(60) == 0 {
+                    argus_model::stale_nan()
+                } else {
+                    v
+                };
+                samples.push(Sample::new(t, value));
+            }
+            t += step + rnd(200) as i64 - 100;
+            if gap {
+                t += step * rnd(10) as i64;
+            }
+        }
+        let per_chunk = 1 + rnd(40) as usize;
+        let mut chunks = Vec::new();
+        for part in samples.chunks(per_chunk) {
+            let c = chunks_from_samples(part.to_vec());
+            if rnd(4) == 0 {
+                chunks.extend(c.clone());
+            }
+            chunks.extend(c);
+        }
+        chunks.sort_by_key(|c| c.min_t);
+        StorageSeries {
+            labels: Labels::from_pairs(&[("__name__", name)]),
+            chunks,
+        }
+    }
+
+    fn samples_of(m: Merged, group: &[StorageSeries], mint: i64, maxt: i64) -> Vec<Sample> {
+        match m {
+            Merged::One(i) => group[i].decode(mint, maxt).expect("decode"),
+            Merged::Samples(s) => s,
+        }
+    }
+
+    fn bits(s: &[Sample]) -> Vec<(i64, u64)> {
+        s.iter().map(|x| (x.t, x.v.to_bits())).collect()
+    }
+
+    /// The lazy merge over chunks gives exactly what the penalty rule
+    /// gives over every decoded sample.
+    #[test]
+    fn lazy_merge_equals_the_penalty_rule_on_decoded_samples() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n.max(1)
+        };
+        for case in 0..400 {
+            let n = 1 + rnd(3) as usize;
+            let group: Vec<StorageSeries> = (0..n).map(|_| replica_series(&mut rnd, "x")).collect();
+            let mint = rnd(50_000) as i64 - 10_000;
+            let maxt = mint + rnd(250_000) as i64;
+            let counter = rnd(2) == 0;
+            let decoded: Vec<Vec<Sample>> = group
+                .iter()
+                .map(|s| s.decode(mint, maxt).expect("decode"))
+                .collect();
+            let want = penalty_merge(&decoded, counter);
+            let got = lazy_merge(&group, mint, maxt, counter).expect("lazy merge");
+            let got = samples_of(got, &group, mint, maxt);
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "case {case}: {n} replicas, [{mint}, {maxt}], counter {counter}"
+            );
+        }
     }
 
     #[test]
