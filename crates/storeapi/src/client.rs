@@ -165,7 +165,7 @@ impl RemoteStore {
     ) -> Result<SeriesStream<'static>, StorageError> {
         ctx.check()?;
         let wire = series_request(req, extra);
-        let (tx, rx) = mpsc::channel(32);
+        let (tx, rx) = mpsc::channel(4);
         let mut client = self.store.clone();
         let address = self.address.clone();
         let cancel = ctx.cancel.clone();
@@ -182,6 +182,7 @@ impl RemoteStore {
         });
         let source = RemoteSource {
             rx,
+            received: std::collections::VecDeque::new(),
             pending: None,
             ctx: ctx.clone(),
             task,
@@ -268,13 +269,14 @@ async fn pump_series(
     address: &str,
     wire: SeriesRequest,
     timeout: Duration,
-    tx: &mpsc::Sender<Result<StorageSeries, StorageError>>,
+    tx: &mpsc::Sender<Batch>,
     warnings: &ReadWarnings,
 ) -> Result<(), StorageError> {
     let mut request = Request::new(wire);
     request.set_timeout(timeout);
     let status = |s: tonic::Status| storage_from_status(address, &s);
     let mut stream = client.series(request).await.map_err(status)?.into_inner();
+    let mut batch = Vec::with_capacity(BATCH);
     while let Some(msg) = stream.message().await.map_err(status)? {
         match msg.result {
             Some(series_response::Result::Series(s)) => {
@@ -290,7 +292,15 @@ async fn pump_series(
                     labels: labels_from_wire(&s.labels),
                     chunks,
                 };
-                if tx.send(Ok(series)).await.is_err() {
+                batch.push(series);
+                // One wake-up of the reading thread per batch, not per
+                // series.
+                if batch.len() >= BATCH
+                    && tx
+                        .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                        .await
+                        .is_err()
+                {
                     return Ok(());
                 }
             }
@@ -300,13 +310,23 @@ async fn pump_series(
             Some(series_response::Result::Hints(_)) | None => {}
         }
     }
+    if !batch.is_empty() {
+        let _ = tx.send(Ok(batch)).await;
+    }
     Ok(())
 }
+
+/// Series handed from the call's task to the reading thread together.
+type Batch = Result<Vec<StorageSeries>, StorageError>;
+
+/// Series per batch: one thread wake-up for this many.
+const BATCH: usize = 64;
 
 /// The pulled end of a `Series` call. Adjacent series with equal labels
 /// (a store sending one per block) are joined.
 struct RemoteSource {
-    rx: mpsc::Receiver<Result<StorageSeries, StorageError>>,
+    rx: mpsc::Receiver<Batch>,
+    received: std::collections::VecDeque<StorageSeries>,
     pending: Option<StorageSeries>,
     ctx: ReadContext,
     task: tokio::task::JoinHandle<()>,
@@ -320,15 +340,19 @@ impl Drop for RemoteSource {
 
 impl RemoteSource {
     fn recv(&mut self) -> Result<Option<StorageSeries>, StorageError> {
-        match self.rx.blocking_recv() {
-            Some(r) => r.map(Some),
-            None => {
-                // The task ended without an error: the end of the stream,
-                // unless it stopped because the request was interrupted.
-                self.ctx.check()?;
-                Ok(None)
+        loop {
+            if let Some(s) = self.received.pop_front() {
+                return Ok(Some(s));
+            }
+            match self.rx.blocking_recv() {
+                Some(batch) => self.received.extend(batch?),
+                None => break,
             }
         }
+        // The task ended without an error: the end of the stream, unless
+        // it stopped because the request was interrupted.
+        self.ctx.check()?;
+        Ok(None)
     }
 }
 

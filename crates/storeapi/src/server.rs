@@ -253,31 +253,51 @@ impl Drop for CancelOnDrop {
 
 /// The response stream of one `Series` call.
 pub struct SeriesResponses {
-    rx: mpsc::Receiver<Result<SeriesResponse, Status>>,
+    rx: mpsc::Receiver<Batch>,
+    /// The rest of the batch received last.
+    pending: std::collections::VecDeque<Result<SeriesResponse, Status>>,
     _cancel: CancelOnDrop,
 }
+
+/// Messages handed from the select's thread to the response stream
+/// together: one channel hop (a thread wake-up) per batch, not per series.
+type Batch = Vec<Result<SeriesResponse, Status>>;
+
+/// Series per batch: enough to make the hops cheap, few enough to keep
+/// the memory in flight small.
+const BATCH: usize = 64;
 
 impl futures::Stream for SeriesResponses {
     type Item = Result<SeriesResponse, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        loop {
+            if let Some(m) = self.pending.pop_front() {
+                return Poll::Ready(Some(m));
+            }
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => self.pending.extend(batch),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 
-/// Runs one select and sends its series; stops when the receiver is gone.
+/// Runs one select and sends its series in batches; stops when the
+/// receiver is gone.
 fn send_series(
     storage: &dyn Queryable,
     req: &SelectRequest,
     without: Vec<String>,
     ctx: &ReadContext,
-    tx: &mpsc::Sender<Result<SeriesResponse, Status>>,
+    tx: &mpsc::Sender<Batch>,
 ) {
-    let send = |msg| tx.blocking_send(msg).is_ok();
+    let send = |batch: Batch| tx.blocking_send(batch).is_ok();
     let stream = match storage.select(req, ctx) {
         Ok(s) => s,
         Err(e) => {
-            send(Err(status_from_storage(&e)));
+            send(vec![Err(status_from_storage(&e))]);
             return;
         }
     };
@@ -291,35 +311,39 @@ fn send_series(
         ))
     };
     let mut n = 0usize;
+    let mut batch: Batch = Vec::with_capacity(BATCH);
     loop {
         match source.next_series() {
             Ok(Some(s)) => {
                 n += 1;
-                let msg = SeriesResponse {
+                batch.push(Ok(SeriesResponse {
                     result: Some(series_response::Result::Series(Series {
                         labels: labels_to_wire(&s.labels),
                         chunks: s.chunks.iter().map(chunk_to_wire).collect(),
                     })),
-                };
-                if !send(Ok(msg)) {
+                }));
+                if batch.len() >= BATCH
+                    && !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                {
                     tracing::debug!(series = n, "store api client went away");
                     return;
                 }
             }
             Ok(None) => break,
             Err(e) => {
-                send(Err(status_from_storage(&e)));
+                batch.push(Err(status_from_storage(&e)));
+                send(batch);
                 return;
             }
         }
     }
     for w in ctx.warnings.snapshot() {
-        let msg = SeriesResponse {
+        batch.push(Ok(SeriesResponse {
             result: Some(series_response::Result::Warning(w)),
-        };
-        if !send(Ok(msg)) {
-            return;
-        }
+        }));
+    }
+    if !batch.is_empty() {
+        send(batch);
     }
 }
 
@@ -346,7 +370,9 @@ impl Store for StoreService {
         let req = select_from_wire(&wire)?;
         let cancel = CancelToken::new();
         let ctx = ReadContext::new(deadline, cancel.clone()).with_limits(self.opts.limits);
-        let (tx, rx) = mpsc::channel(16);
+        // A few batches in flight: the select runs ahead of a slow client by
+        // at most that much.
+        let (tx, rx) = mpsc::channel(4);
         let storage = self.storage_for(
             wire.partial_response_disabled,
             wire.partial_response_strategy,
@@ -355,6 +381,7 @@ impl Store for StoreService {
         tokio::task::spawn_blocking(move || send_series(&*storage, &req, without, &ctx, &tx));
         Ok(Response::new(SeriesResponses {
             rx,
+            pending: std::collections::VecDeque::new(),
             _cancel: CancelOnDrop(cancel),
         }))
     }
