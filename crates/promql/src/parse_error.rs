@@ -152,9 +152,13 @@ pub(crate) fn describe(query: &str, message: &str) -> String {
 }
 
 fn completes(prefix: &str) -> bool {
-    COMPLETIONS
-        .iter()
-        .any(|c| parse(&format!("{prefix}{c}")).is_ok())
+    COMPLETIONS.iter().any(|c| {
+        let candidate = format!("{prefix}{c}");
+        // The parser panics on a duration no `Duration` holds, which a
+        // completion can close (`x[5555…0m` + `]`): such a candidate does
+        // not complete.
+        crate::literals::check_duration_literals(&candidate).is_ok() && parse(&candidate).is_ok()
+    })
 }
 
 /// The byte offset, and its 1-based line and column, of the first byte no
@@ -193,6 +197,22 @@ fn position(query: &str) -> (usize, usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the query fuzzer: describing this error re-parsed the
+    /// prefix `sometric_total[5555…50m` closed with `]`, and the parser
+    /// panicked on the duration.
+    #[test]
+    fn a_huge_duration_in_a_prefix_does_not_panic() {
+        let q = format!("sometric_total[{}0m50=60", "5".repeat(55));
+        let d = describe(&q, GENERIC);
+        assert!(d.contains("parse error"), "{d}");
+        let engine = crate::Engine::new(crate::EngineOptions::default());
+        let store = argus_model::memstore::MemStorage::new();
+        let err = engine
+            .instant(&store, &q, 0, &crate::QueryContext::default())
+            .err();
+        assert!(err.is_some(), "a malformed query is an error");
+    }
 
     #[test]
     fn positions_point_at_the_error() {
