@@ -165,7 +165,7 @@ impl RemoteStore {
     ) -> Result<SeriesStream<'static>, StorageError> {
         ctx.check()?;
         let wire = series_request(req, extra);
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, rx) = mpsc::channel(2);
         let mut client = self.store.clone();
         let address = self.address.clone();
         let cancel = ctx.cancel.clone();
@@ -277,6 +277,7 @@ async fn pump_series(
     let status = |s: tonic::Status| storage_from_status(address, &s);
     let mut stream = client.series(request).await.map_err(status)?.into_inner();
     let mut batch = Vec::with_capacity(BATCH);
+    let mut batch_bytes = 0usize;
     while let Some(msg) = stream.message().await.map_err(status)? {
         match msg.result {
             Some(series_response::Result::Series(s)) => {
@@ -292,16 +293,16 @@ async fn pump_series(
                     labels: labels_from_wire(&s.labels),
                     chunks,
                 };
+                batch_bytes += series.chunks.iter().map(|c| c.bytes.len()).sum::<usize>();
                 batch.push(series);
                 // One wake-up of the reading thread per batch, not per
                 // series.
-                if batch.len() >= BATCH
-                    && tx
-                        .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
-                        .await
-                        .is_err()
-                {
-                    return Ok(());
+                if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES {
+                    batch_bytes = 0;
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(Ok(full)).await.is_err() {
+                        return Ok(());
+                    }
                 }
             }
             Some(series_response::Result::Warning(w)) => {
@@ -319,8 +320,9 @@ async fn pump_series(
 /// Series handed from the call's task to the reading thread together.
 type Batch = Result<Vec<StorageSeries>, StorageError>;
 
-/// Series per batch: one thread wake-up for this many.
+/// Series per batch, and chunk bytes: one thread wake-up for this many.
 const BATCH: usize = 64;
+const BATCH_BYTES: usize = 256 << 10;
 
 /// The pulled end of a `Series` call. Adjacent series with equal labels
 /// (a store sending one per block) are joined.

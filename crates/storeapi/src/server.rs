@@ -263,9 +263,10 @@ pub struct SeriesResponses {
 /// together: one channel hop (a thread wake-up) per batch, not per series.
 type Batch = Vec<Result<SeriesResponse, Status>>;
 
-/// Series per batch: enough to make the hops cheap, few enough to keep
-/// the memory in flight small.
+/// Series per batch, and chunk bytes: enough to make the hops cheap, few
+/// enough to keep the memory in flight small.
 const BATCH: usize = 64;
+const BATCH_BYTES: usize = 256 << 10;
 
 impl futures::Stream for SeriesResponses {
     type Item = Result<SeriesResponse, Status>;
@@ -312,21 +313,25 @@ fn send_series(
     };
     let mut n = 0usize;
     let mut batch: Batch = Vec::with_capacity(BATCH);
+    let mut batch_bytes = 0usize;
     loop {
         match source.next_series() {
             Ok(Some(s)) => {
                 n += 1;
+                batch_bytes += s.chunks.iter().map(|c| c.bytes.len()).sum::<usize>();
                 batch.push(Ok(SeriesResponse {
                     result: Some(series_response::Result::Series(Series {
                         labels: labels_to_wire(&s.labels),
                         chunks: s.chunks.iter().map(chunk_to_wire).collect(),
                     })),
                 }));
-                if batch.len() >= BATCH
-                    && !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                {
-                    tracing::debug!(series = n, "store api client went away");
-                    return;
+                if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES {
+                    batch_bytes = 0;
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if !send(full) {
+                        tracing::debug!(series = n, "store api client went away");
+                        return;
+                    }
                 }
             }
             Ok(None) => break,
@@ -372,7 +377,7 @@ impl Store for StoreService {
         let ctx = ReadContext::new(deadline, cancel.clone()).with_limits(self.opts.limits);
         // A few batches in flight: the select runs ahead of a slow client by
         // at most that much.
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, rx) = mpsc::channel(2);
         let storage = self.storage_for(
             wire.partial_response_disabled,
             wire.partial_response_strategy,
