@@ -467,12 +467,8 @@ fn store_memory_and_reads_do_not_follow_the_bucket() {
         evictions > 0.0 && cache_bytes <= CACHE_BYTES as f64,
         "cache: {evictions} evictions, {cache_bytes} bytes held"
     );
-    // A store that kept what it read would grow by at least the bytes
-    // fetched (decoded pages are larger still); this one grows by the
-    // cache, the pages of the blocks one select reads at once, and what
-    // the allocator keeps.
     assert!(
-        all_rss.1 < start_rss.1 + all_fetched,
+        all_rss.1 < start_rss.1 + all_fetched * 3 / 4,
         "anonymous RSS after reading {}: {} from {} at start",
         mb(all_fetched),
         mb(all_rss.1),
