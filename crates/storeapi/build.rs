@@ -19,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
+        // Written by hand (`src/wire.rs`): read and written straight from
+        // and into the model's labels and chunks.
+        .extern_path(".thanos.Series", "crate::wire::Series")
         .build_server(true)
         .build_client(true)
         .compile_with_config(config, &paths, &[root])?;

@@ -117,12 +117,17 @@ impl Client {
                 let (mut series, mut warnings) = (Vec::new(), Vec::new());
                 while let Some(msg) = stream.message().await? {
                     match msg.result {
-                        Some(series_response::Result::Series(s)) => series.push(
-                            s.labels
-                                .into_iter()
-                                .map(|l| (l.name, l.value))
-                                .collect::<LabelMap>(),
-                        ),
+                        Some(series_response::Result::Series(s)) => {
+                            let s = s
+                                .into_storage()
+                                .map_err(|e| Status::internal(e.to_string()))?;
+                            series.push(
+                                s.labels
+                                    .iter()
+                                    .map(|l| (l.name.to_string(), l.value.to_string()))
+                                    .collect::<LabelMap>(),
+                            )
+                        }
                         Some(series_response::Result::Warning(w)) => warnings.push(w),
                         _ => {}
                     }

@@ -33,7 +33,8 @@
 //! `BENCH_BREAKDOWN=1` (two more columns in (a) to see where the time goes:
 //! the querier over one replica, and over three with `dedup=false`; the
 //! latter fails `group_left` with HTTP 422, three copies of each info
-//! series being duplicates, and that shows as ERR).
+//! series being duplicates, and that shows as ERR), `BENCH_WORK_DIR` (keep
+//! the data, blocks and logs there instead of a temporary directory).
 //! Run: `benches/run-cluster.sh`. Every wait is bounded; everything listens
 //! on 127.0.0.1 and is killed on exit.
 
@@ -589,8 +590,17 @@ fn main() -> ExitCode {
     let breakdown = env_usize("BENCH_BREAKDOWN", 0) > 0;
     let begun = Instant::now();
     let load_before = load();
+    // BENCH_WORK_DIR keeps the data, blocks and logs (for profiling a role
+    // by hand afterwards); by default they go to a temporary directory.
+    let kept = std::env::var_os("BENCH_WORK_DIR").map(PathBuf::from);
     let work = tempfile::tempdir().expect("tempdir");
-    let w = work.path();
+    let w = match &kept {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).expect("BENCH_WORK_DIR");
+            dir.as_path()
+        }
+        None => work.path(),
+    };
     let argus = bin_dir().join("argus");
 
     let om = w.join("data.om.txt");

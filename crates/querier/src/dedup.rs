@@ -14,9 +14,8 @@
 use argus_model::chunk::XorChunk;
 use argus_model::labels::Labels;
 use argus_model::sample::Sample;
-use argus_model::storage::relabel::{DropLabels, RelabeledSource};
 use argus_model::storage::{
-    ChunkData, SeriesSource, StorageError, StorageSeries, chunks_from_samples,
+    ChunkData, MergeSeries, SeriesSource, StorageError, StorageSeries, chunks_from_samples,
 };
 
 /// The penalty, ms, before an interval has been seen: sampling intervals
@@ -129,9 +128,36 @@ pub fn penalty_merge(replicas: &[Vec<Sample>], counter: bool) -> Vec<Sample> {
     out
 }
 
+/// The chunks of a group of replicas overlapping `[mint, maxt]`, exact
+/// copies dropped (one block served by its scraper and the store gateway,
+/// or replicas holding the same data), split into chains of chunks that do
+/// not overlap: each chain reads as one replica. A store answering for
+/// several replicas at once sends their chunks in one series, overlapping,
+/// so the split is by time, not by store.
+fn chains(group: &[StorageSeries], mint: i64, maxt: i64) -> Vec<Vec<&ChunkData>> {
+    let mut all: Vec<&ChunkData> = group
+        .iter()
+        .flat_map(|s| &s.chunks)
+        .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+        .collect();
+    all.sort_by_key(|c| (c.min_t, c.max_t));
+    all.dedup_by(|b, a| a.min_t == b.min_t && a.max_t == b.max_t && a.bytes == b.bytes);
+    let mut chains: Vec<Vec<&ChunkData>> = Vec::new();
+    for c in all {
+        match chains
+            .iter_mut()
+            .find(|chain| chain.last().is_some_and(|last| last.max_t < c.min_t))
+        {
+            Some(chain) => chain.push(c),
+            None => chains.push(vec![c]),
+        }
+    }
+    chains
+}
+
 /// One replica's chunks, decoded only where the merge looks.
 struct Cursor<'a> {
-    chunks: Vec<&'a ChunkData>,
+    chunks: &'a [&'a ChunkData],
     /// Decoded chunks, by index; those behind `ci` are dropped.
     decoded: Vec<Option<Vec<Sample>>>,
     /// First sample not yet passed: chunk `ci`, sample `si` of it.
@@ -141,28 +167,15 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    /// `None` when the replica's chunks overlap (after dropping exact
-    /// copies, such as a block served by both its scraper and the store
-    /// gateway): such a replica is merged from its decoded samples.
-    fn new(series: &'a StorageSeries, mint: i64, maxt: i64) -> Option<Cursor<'a>> {
-        let mut chunks: Vec<&ChunkData> = series
-            .chunks
-            .iter()
-            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
-            .collect();
-        chunks.sort_by_key(|c| (c.min_t, c.max_t));
-        chunks.dedup_by(|b, a| a.min_t == b.min_t && a.max_t == b.max_t && a.bytes == b.bytes);
-        if chunks.windows(2).any(|w| w[1].min_t <= w[0].max_t) {
-            return None;
-        }
-        let n = chunks.len();
-        Some(Cursor {
+    /// Over one chain of [`chains`].
+    fn new(chunks: &'a [&'a ChunkData], labels: &'a Labels) -> Cursor<'a> {
+        Cursor {
             chunks,
-            decoded: (0..n).map(|_| None).collect(),
+            decoded: (0..chunks.len()).map(|_| None).collect(),
             ci: 0,
             si: 0,
-            labels: &series.labels,
-        })
+            labels,
+        }
     }
 
     fn chunk(&mut self, i: usize) -> Result<&[Sample], StorageError> {
@@ -237,25 +250,13 @@ enum Merged {
 /// followed replica's chunks are the answer, not re-encoded. Gives the
 /// same samples as `penalty_merge` on the decoded replicas.
 fn lazy_merge(
-    group: &[StorageSeries],
+    chains: &[Vec<&ChunkData>],
+    labels: &Labels,
     mint: i64,
     maxt: i64,
     counter: bool,
 ) -> Result<Merged, StorageError> {
-    let mut cursors = Vec::with_capacity(group.len());
-    for s in group {
-        match Cursor::new(s, mint, maxt) {
-            Some(c) => cursors.push(c),
-            None => {
-                // Overlapping chunks: merge decoded samples instead.
-                let replicas = group
-                    .iter()
-                    .map(|s| s.decode(mint, maxt))
-                    .collect::<Result<Vec<_>, _>>()?;
-                return Ok(Merged::Samples(penalty_merge(&replicas, counter)));
-            }
-        }
-    }
+    let mut cursors: Vec<Cursor<'_>> = chains.iter().map(|c| Cursor::new(c, labels)).collect();
     let n = cursors.len();
     let mut penalty = vec![0i64; n];
     let mut adjust = vec![0f64; n];
@@ -325,7 +326,7 @@ fn lazy_merge(
             // The first switch: what was emitted so far is the followed
             // replica's samples from the start to the last one.
             let f = first_followed.unwrap_or(i);
-            let so_far = group[f].decode(mint, last_t.unwrap_or(mint))?;
+            let so_far = decode_chain(&chains[f], labels, mint, last_t.unwrap_or(mint))?;
             out = Some(so_far);
         }
         let gap = last_t.map(|lt| t - lt);
@@ -367,11 +368,25 @@ fn lazy_merge(
     })
 }
 
-/// Deduplicates a sorted source: drops the replica labels, keeps it sorted,
-/// and merges each group of series that became equal.
+/// The samples of one chain in `[mint, maxt]`.
+fn decode_chain(
+    chain: &[&ChunkData],
+    labels: &Labels,
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<Sample>, StorageError> {
+    StorageSeries {
+        labels: labels.clone(),
+        chunks: chain.iter().map(|&c| c.clone()).collect(),
+    }
+    .decode(mint, maxt)
+}
+
+/// Deduplicates stores' answers already without their replica labels
+/// (see `FanoutView::select`): the series each store gives for one label
+/// set are replicas of one series, merged with the penalty rule.
 pub struct DedupSource<'a> {
-    inner: RelabeledSource<'a, DropLabels>,
-    pending: Option<StorageSeries>,
+    inner: MergeSeries<'a>,
     mint: i64,
     maxt: i64,
     counter: bool,
@@ -381,77 +396,50 @@ impl<'a> DedupSource<'a> {
     /// `[mint, maxt]` is the selected range (samples outside are not
     /// needed); `func` is the select's function hint.
     pub fn new(
-        inner: impl SeriesSource + 'a,
-        replica_labels: Vec<String>,
+        inner: MergeSeries<'a>,
         mint: i64,
         maxt: i64,
         func: Option<&str>,
     ) -> DedupSource<'a> {
         DedupSource {
-            inner: RelabeledSource::new(inner, DropLabels::new(replica_labels), None),
-            pending: None,
+            inner,
             mint,
             maxt,
             counter: is_counter_function(func),
         }
     }
 
-    fn merge(
-        &self,
-        labels: Labels,
-        group: Vec<StorageSeries>,
-    ) -> Result<StorageSeries, StorageError> {
-        if group.iter().all(|s| s.chunks.is_empty()) {
-            return Ok(StorageSeries {
-                labels,
-                chunks: Vec::new(),
-            });
-        }
-        let merged = match lazy_merge(&group, self.mint, self.maxt, self.counter)? {
-            Merged::One(i) => {
-                if let Some(one) = group.into_iter().nth(i) {
-                    return Ok(StorageSeries {
-                        labels,
-                        chunks: one.chunks,
-                    });
-                }
-                Vec::new()
-            }
-            Merged::Samples(s) => s,
+    fn merge(&self, group: Vec<StorageSeries>) -> Result<StorageSeries, StorageError> {
+        let labels = group[0].labels.clone();
+        let chains = chains(&group, self.mint, self.maxt);
+        let chunks = match chains.len() {
+            0 => Vec::new(),
+            // One replica's data, or replicas holding the same chunks.
+            1 => chains[0].iter().map(|&c| c.clone()).collect(),
+            _ => match lazy_merge(&chains, &labels, self.mint, self.maxt, self.counter)? {
+                Merged::One(i) => chains[i].iter().map(|&c| c.clone()).collect(),
+                Merged::Samples(s) => chunks_from_samples(s),
+            },
         };
-        Ok(StorageSeries {
-            labels,
-            chunks: chunks_from_samples(merged),
-        })
+        Ok(StorageSeries { labels, chunks })
     }
 }
 
 impl SeriesSource for DedupSource<'_> {
     fn next_series(&mut self) -> Result<Option<StorageSeries>, StorageError> {
-        let first = match self.pending.take() {
-            Some(s) => s,
-            None => match self.inner.next_series()? {
-                Some(s) => s,
-                None => return Ok(None),
-            },
+        let Some(mut group) = self.inner.next_group()? else {
+            return Ok(None);
         };
-        let mut group = vec![first];
-        loop {
-            match self.inner.next_series()? {
-                Some(s) if s.labels == group[0].labels => group.push(s),
-                Some(s) => {
-                    self.pending = Some(s);
-                    break;
-                }
-                None => break,
-            }
-        }
-        if group.len() == 1 {
+        if group.len() == 1 && !overlapping(&group[0].chunks) {
             return Ok(group.pop());
         }
-        let labels = group[0].labels.clone();
-        self.merge(labels, group).map(Some)
+        self.merge(group).map(Some)
     }
+}
+
+/// Whether some of `chunks` (ordered by `min_t`) overlap in time.
+fn overlapping(chunks: &[ChunkData]) -> bool {
+    chunks.windows(2).any(|w| w[1].min_t <= w[0].max_t)
 }
 
 #[cfg(test)]
@@ -558,9 +546,15 @@ mod tests {
         }
     }
 
-    fn samples_of(m: Merged, group: &[StorageSeries], mint: i64, maxt: i64) -> Vec<Sample> {
+    fn samples_of(
+        m: Merged,
+        chains: &[Vec<&ChunkData>],
+        labels: &Labels,
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<Sample> {
         match m {
-            Merged::One(i) => group[i].decode(mint, maxt).expect("decode"),
+            Merged::One(i) => decode_chain(&chains[i], labels, mint, maxt).expect("decode"),
             Merged::Samples(s) => s,
         }
     }
@@ -586,13 +580,15 @@ mod tests {
             let mint = rnd(50_000) as i64 - 10_000;
             let maxt = mint + rnd(250_000) as i64;
             let counter = rnd(2) == 0;
-            let decoded: Vec<Vec<Sample>> = group
+            let chains = chains(&group, mint, maxt);
+            let labels = &group[0].labels;
+            let decoded: Vec<Vec<Sample>> = chains
                 .iter()
-                .map(|s| s.decode(mint, maxt).expect("decode"))
+                .map(|c| decode_chain(c, labels, mint, maxt).expect("decode"))
                 .collect();
             let want = penalty_merge(&decoded, counter);
-            let got = lazy_merge(&group, mint, maxt, counter).expect("lazy merge");
-            let got = samples_of(got, &group, mint, maxt);
+            let got = lazy_merge(&chains, labels, mint, maxt, counter).expect("lazy merge");
+            let got = samples_of(got, &chains, labels, mint, maxt);
             assert_eq!(
                 bits(&got),
                 bits(&want),
@@ -601,36 +597,77 @@ mod tests {
         }
     }
 
-    #[test]
-    fn equal_series_of_one_replica_pass_through_and_others_merge() {
-        let series = |replica: &str, name: &str, ts: Vec<i64>| StorageSeries {
-            labels: Labels::from_pairs(&[("__name__", name), ("replica", replica)]),
-            chunks: chunks_from_samples(samples(ts, |_| 1.0)),
-        };
-        let mut input = vec![
-            series("a", "up", vec![0, 10_000, 20_000]),
-            series("b", "up", vec![1_000, 11_000, 21_000, 31_000]),
-            series("a", "only_a", vec![0]),
-        ];
-        input.sort_by(|x, y| x.labels.cmp(&y.labels));
-        let mut d = DedupSource::new(
-            VecSource::new(input),
-            vec!["replica".into()],
-            i64::MIN,
-            i64::MAX,
-            None,
-        );
+    fn series(name: &str, ts: Vec<i64>, v: f64) -> StorageSeries {
+        StorageSeries {
+            labels: Labels::from_pairs(&[("__name__", name)]),
+            chunks: chunks_from_samples(samples(ts, |_| v)),
+        }
+    }
+
+    fn dedup_all(sources: Vec<Vec<StorageSeries>>) -> Vec<StorageSeries> {
+        let sources: Vec<Box<dyn SeriesSource>> = sources
+            .into_iter()
+            .map(|s| Box::new(VecSource::new(s)) as Box<dyn SeriesSource>)
+            .collect();
+        let merged = MergeSeries::new(sources, argus_model::storage::OnEqualLabels::ConcatChunks);
+        let mut d = DedupSource::new(merged, i64::MIN, i64::MAX, None);
         let mut got = Vec::new();
         while let Some(s) = d.next_series().expect("dedup") {
-            let ts: Vec<i64> = s.samples(i64::MIN, i64::MAX).map(|x| x.t).collect();
-            got.push((s.labels.to_string(), ts));
+            got.push(s);
         }
+        got
+    }
+
+    fn label_times(got: &[StorageSeries]) -> Vec<(String, Vec<i64>)> {
+        got.iter()
+            .map(|s| {
+                let ts = s.samples(i64::MIN, i64::MAX).map(|x| x.t).collect();
+                (s.labels.to_string(), ts)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn series_of_one_replica_pass_through_and_replicas_merge() {
+        // Two stores (replicas a and b), answering without the replica label.
+        let a = vec![
+            series("only_a", vec![0], 1.0),
+            series("up", vec![0, 10_000, 20_000], 1.0),
+        ];
+        let b = vec![series("up", vec![1_000, 11_000, 21_000, 31_000], 2.0)];
         assert_eq!(
-            got,
+            label_times(&dedup_all(vec![a, b])),
             vec![
                 ("only_a".to_string(), vec![0]),
                 ("up".to_string(), vec![0, 10_000, 20_000, 31_000]),
             ]
         );
+    }
+
+    #[test]
+    fn replicas_in_one_series_are_split_by_time_and_merged() {
+        // One store answering for both replicas: their chunks overlap in
+        // one series.
+        let mut up = series("up", vec![0, 10_000, 20_000], 1.0);
+        up.chunks
+            .extend(series("up", vec![1_000, 11_000, 21_000, 31_000], 2.0).chunks);
+        up.chunks.sort_by_key(|c| c.min_t);
+        assert_eq!(
+            label_times(&dedup_all(vec![vec![up]])),
+            vec![("up".to_string(), vec![0, 10_000, 20_000, 31_000])]
+        );
+    }
+
+    #[test]
+    fn replicas_holding_the_same_chunks_give_them_as_they_are() {
+        let a = series("up", (0..100).map(|i| i * 15_000).collect(), 3.0);
+        let b = a.clone();
+        let c = a.clone();
+        let got = dedup_all(vec![vec![a.clone()], vec![b], vec![c]]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].chunks.len(), a.chunks.len());
+        for (x, y) in got[0].chunks.iter().zip(&a.chunks) {
+            assert!(std::sync::Arc::ptr_eq(&x.bytes, &y.bytes), "not re-encoded");
+        }
     }
 }

@@ -14,7 +14,7 @@ use argus_model::labels::Labels;
 use argus_model::matcher::Matcher;
 use argus_model::storage::{
     LabelRequest, MergeSeries, OnEqualLabels, Queryable, ReadContext, SelectRequest, SeriesSource,
-    SeriesStream, StorageError, StorageSeries, merge_sorted_strings,
+    SeriesStream, StorageError, StorageSeries, drop_labels_sorted, merge_sorted_strings,
 };
 use argus_storeapi::client::{ClientOptions, RemoteInfo, RemoteSelect, RemoteStore};
 
@@ -323,20 +323,40 @@ impl Queryable for FanoutView {
         ctx: &ReadContext,
     ) -> Result<SeriesStream<'_>, StorageError> {
         ctx.check()?;
+        // With dedup every store answers without the replica labels, so
+        // replicas of a series come out of the merge together.
+        let replica_labels: &[String] = if self.dedup {
+            &self.fanout.opts.replica_labels
+        } else {
+            &[]
+        };
         let mut sources: Vec<Box<dyn SeriesSource + '_>> = Vec::new();
         for e in self.targets(&req.matchers, req.mint, req.maxt) {
             // Each remote select starts its call at once, so the stores
             // work in parallel while the merge pulls.
             let selected = match &e.remote {
-                Some(remote) => remote.select_with(
-                    req,
-                    ctx,
-                    &RemoteSelect {
+                Some(remote) => {
+                    let supported = e
+                        .status()
+                        .info
+                        .is_some_and(|i| i.supports_without_replica_labels);
+                    let extra = RemoteSelect {
+                        without_replica_labels: if supported {
+                            replica_labels.to_vec()
+                        } else {
+                            Vec::new()
+                        },
                         partial_response_disabled: !self.partial,
-                        ..RemoteSelect::default()
-                    },
-                ),
-                None => e.storage.select(req, ctx),
+                    };
+                    remote.select_with(req, ctx, &extra).map(|stream| {
+                        if supported {
+                            stream
+                        } else {
+                            drop_labels_sorted(stream, replica_labels.to_vec(), req, ctx)
+                        }
+                    })
+                }
+                None => e.storage.select_without(req, ctx, replica_labels),
             };
             match selected {
                 Ok(stream) => sources.push(Box::new(StoreSource {
@@ -354,13 +374,7 @@ impl Queryable for FanoutView {
         }
         let merged = MergeSeries::new(sources, OnEqualLabels::ConcatChunks);
         if self.dedup {
-            let deduped = DedupSource::new(
-                merged,
-                self.fanout.opts.replica_labels.clone(),
-                req.mint,
-                req.maxt,
-                req.hints.func.as_deref(),
-            );
+            let deduped = DedupSource::new(merged, req.mint, req.maxt, req.hints.func.as_deref());
             Ok(SeriesStream::new(deduped, req, ctx))
         } else {
             Ok(SeriesStream::new(merged, req, ctx))

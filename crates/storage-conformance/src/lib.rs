@@ -196,6 +196,7 @@ macro_rules! storage_conformance {
             label_names,
             label_values,
             select_limit_hint,
+            select_without_leaves_labels_out,
             label_limit,
             read_limits_fail_the_select,
             cancel_before_select,
@@ -320,6 +321,53 @@ pub mod cases {
     use super::*;
 
     type Build<'a> = &'a dyn Fn(&Dataset) -> Fixture;
+
+    /// `select_without`: the named labels gone, still sorted, every
+    /// sample kept; a name no series has changes nothing.
+    pub fn select_without_leaves_labels_out(build: Build<'_>) {
+        let ds = dataset();
+        let f = build(&ds);
+        let req = SelectRequest::new(all_series(), i64::MIN, i64::MAX);
+        let without = |names: &[&str]| -> Vec<StorageSeries> {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            f.storage
+                .select_without(&req, &ReadContext::default(), &names)
+                .and_then(|s| s.collect())
+                .unwrap_or_else(|e| panic!("select without {names:?}: {e}"))
+        };
+        let label_strings =
+            |v: &[StorageSeries]| v.iter().map(|s| s.labels.to_string()).collect::<Vec<_>>();
+        let plain = select(&*f.storage, &req);
+        assert_eq!(
+            label_strings(&without(&["absent"])),
+            label_strings(&plain),
+            "without a label no series has"
+        );
+        let got = without(&["job", "absent"]);
+        assert_sorted_unique(&got, "without job");
+        let mut want: Vec<(Labels, Vec<Sample>)> = ds
+            .series
+            .iter()
+            .map(|(l, s)| {
+                let mut b = l.builder();
+                b.del("job");
+                (b.build(), s.clone())
+            })
+            .collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        let got: Vec<(String, Vec<(i64, u64)>)> = got
+            .iter()
+            .map(|s| {
+                let samples = s
+                    .decode(i64::MIN, i64::MAX)
+                    .unwrap_or_else(|e| panic!("without job: {}: {e}", s.labels));
+                (s.labels.to_string(), bits(&samples))
+            })
+            .collect();
+        let want: Vec<(String, Vec<(i64, u64)>)> =
+            want.iter().map(|(l, s)| (l.to_string(), bits(s))).collect();
+        assert_eq!(got, want, "without job");
+    }
 
     pub fn series_are_sorted_unique_and_complete(build: Build<'_>) {
         let ds = dataset();

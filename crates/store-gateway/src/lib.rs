@@ -45,7 +45,7 @@ use std::time::Duration;
 use argus_block::Bucket;
 use argus_block::meta::BlockMeta;
 use argus_config::relabel::RelabelConfig;
-use argus_model::storage::relabel::{RelabeledSource, SetLabels};
+use argus_model::storage::relabel::{DropLabels, RelabeledSource, SetLabels, without_names};
 use argus_model::storage::{
     LabelRequest, MergeSeries, OnEqualLabels, ReadContext, SelectRequest, SeriesSource,
     SeriesStream, StorageError,
@@ -404,6 +404,20 @@ impl Queryable for BucketStore {
         req: &SelectRequest,
         ctx: &ReadContext,
     ) -> Result<SeriesStream<'_>, StorageError> {
+        self.select_without(req, ctx, &[])
+    }
+
+    /// `names` are left out of the blocks' external labels, as Thanos's
+    /// store gateway does (a label constant over a block's series keeps
+    /// them sorted when removed, so no block is re-sorted); only a block
+    /// whose series file has a column of one of `names` is relabeled and
+    /// re-sorted.
+    fn select_without(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+        names: &[String],
+    ) -> Result<SeriesStream<'_>, StorageError> {
         ctx.check()?;
         let (mint, maxt) = self.clamp(req.mint, req.maxt);
         let blocks = self.select_blocks(&req.matchers, mint, maxt);
@@ -417,16 +431,36 @@ impl Queryable for BucketStore {
         };
         // Blocks with the same external labels are merged first and
         // relabeled once.
+        let in_series: Vec<Vec<String>> = footers
+            .iter()
+            .map(|(series, _)| {
+                names
+                    .iter()
+                    .filter(|n| series.column(n).is_some())
+                    .cloned()
+                    .collect()
+            })
+            .collect();
         let mut by_ext: BTreeMap<Labels, Vec<Box<dyn SeriesSource>>> = BTreeMap::new();
-        for (scan, (b, _)) in self
+        for ((scan, (b, _)), drop) in self
             .scans(&blocks, footers, &scan_req, ctx)
             .into_iter()
             .zip(&blocks)
+            .zip(in_series)
         {
+            let scan: Box<dyn SeriesSource> = if drop.is_empty() {
+                Box::new(scan)
+            } else {
+                Box::new(RelabeledSource::new(
+                    scan,
+                    DropLabels::new(drop),
+                    Some(OnEqualLabels::ConcatChunks),
+                ))
+            };
             by_ext
-                .entry(b.ext().clone())
+                .entry(without_names(b.ext(), names))
                 .or_default()
-                .push(Box::new(scan));
+                .push(scan);
         }
         let mut sources: Vec<Box<dyn SeriesSource>> = Vec::with_capacity(by_ext.len());
         for (ext, scans) in by_ext {

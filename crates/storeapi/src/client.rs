@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tonic::Request;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::convert::{chunk_from_wire, labels_from_wire, matcher_to_wire};
+use crate::convert::{labels_from_wire, matcher_to_wire};
 use crate::status::storage_from_status;
 use crate::thanos::info::InfoRequest;
 use crate::thanos::info::info_client::InfoClient;
@@ -281,18 +281,9 @@ async fn pump_series(
     while let Some(msg) = stream.message().await.map_err(status)? {
         match msg.result {
             Some(series_response::Result::Series(s)) => {
-                let chunks = s
-                    .chunks
-                    .iter()
-                    .map(chunk_from_wire)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        StorageError::internal(format!("store {address}: bad series: {e}"))
-                    })?;
-                let series = StorageSeries {
-                    labels: labels_from_wire(&s.labels),
-                    chunks,
-                };
+                let series = s.into_storage().map_err(|e| {
+                    StorageError::internal(format!("store {address}: bad series: {e}"))
+                })?;
                 batch_bytes += series.chunks.iter().map(|c| c.bytes.len()).sum::<usize>();
                 batch.push(series);
                 // One wake-up of the reading thread per batch, not per
@@ -321,7 +312,7 @@ async fn pump_series(
 type Batch = Result<Vec<StorageSeries>, StorageError>;
 
 /// Series per batch, and chunk bytes: one thread wake-up for this many.
-const BATCH: usize = 64;
+const BATCH: usize = 512;
 const BATCH_BYTES: usize = 256 << 10;
 
 /// The pulled end of a `Series` call. Adjacent series with equal labels
@@ -390,6 +381,26 @@ impl Queryable for RemoteStore {
         ctx: &ReadContext,
     ) -> Result<SeriesStream<'_>, StorageError> {
         self.select_with(req, ctx, &RemoteSelect::default())
+    }
+
+    /// Asks the store to leave `names` out (`without_replica_labels`); a
+    /// store that cannot (see [`RemoteInfo`]) needs
+    /// [`drop_labels_sorted`](argus_model::storage::drop_labels_sorted)
+    /// over a plain select instead.
+    fn select_without(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+        names: &[String],
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        self.select_with(
+            req,
+            ctx,
+            &RemoteSelect {
+                without_replica_labels: names.to_vec(),
+                ..RemoteSelect::default()
+            },
+        )
     }
 
     fn label_names(

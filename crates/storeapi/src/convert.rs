@@ -1,11 +1,11 @@
-//! Between the wire types and the model's: labels, matchers, chunks.
+//! Between the wire types and the model's: labels and matchers (series
+//! and chunks: [`crate::wire`]).
 //! Pure, so the server and the client share one mapping.
 
 use argus_model::labels::Labels;
 use argus_model::matcher::{MatchType, Matcher, MatcherError};
-use argus_model::storage::ChunkData;
 
-use crate::thanos::{AggrChunk, Chunk, Label, LabelMatcher, chunk, label_matcher};
+use crate::thanos::{Label, LabelMatcher, label_matcher};
 
 /// A wire value the model cannot take.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,8 @@ pub enum ConvertError {
         "aggregated chunk {min_time}..{max_time} has no raw chunk (downsampled data is not read yet)"
     )]
     NoRawChunk { min_time: i64, max_time: i64 },
+    #[error("bad labels: {0}")]
+    Labels(String),
 }
 
 pub fn labels_to_wire(labels: &Labels) -> Vec<Label> {
@@ -68,38 +70,6 @@ pub fn matcher_from_wire(m: &LabelMatcher) -> Result<Matcher, ConvertError> {
     Ok(Matcher::new(kind, &m.name, &m.value)?)
 }
 
-/// A raw XOR chunk as Thanos sends it.
-pub fn chunk_to_wire(c: &ChunkData) -> AggrChunk {
-    AggrChunk {
-        min_time: c.min_t,
-        max_time: c.max_t,
-        raw: Some(Chunk {
-            r#type: chunk::Encoding::Xor as i32,
-            data: c.bytes.to_vec(),
-            hash: 0,
-        }),
-        ..AggrChunk::default()
-    }
-}
-
-/// The raw XOR chunk of an aggregated chunk.
-pub fn chunk_from_wire(c: &AggrChunk) -> Result<ChunkData, ConvertError> {
-    let Some(raw) = &c.raw else {
-        return Err(ConvertError::NoRawChunk {
-            min_time: c.min_time,
-            max_time: c.max_time,
-        });
-    };
-    if raw.r#type != chunk::Encoding::Xor as i32 {
-        return Err(ConvertError::ChunkEncoding(raw.r#type));
-    }
-    Ok(ChunkData {
-        min_t: c.min_time,
-        max_t: c.max_time,
-        bytes: raw.data.as_slice().into(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,37 +110,5 @@ mod tests {
             matcher_from_wire(&bad_regex),
             Err(ConvertError::Matcher(_))
         ));
-        let downsampled = AggrChunk {
-            min_time: 1,
-            max_time: 2,
-            count: Some(Chunk::default()),
-            ..AggrChunk::default()
-        };
-        assert!(chunk_from_wire(&downsampled).is_err());
-        let histogram = AggrChunk {
-            raw: Some(Chunk {
-                r#type: chunk::Encoding::Histogram as i32,
-                ..Chunk::default()
-            }),
-            ..AggrChunk::default()
-        };
-        assert!(matches!(
-            chunk_from_wire(&histogram),
-            Err(ConvertError::ChunkEncoding(1))
-        ));
-    }
-
-    #[test]
-    fn chunks_round_trip() {
-        let c = ChunkData {
-            min_t: 10,
-            max_t: 20,
-            bytes: vec![1u8, 2, 3].into(),
-        };
-        let back = chunk_from_wire(&chunk_to_wire(&c)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (back.min_t, back.max_t, &*back.bytes),
-            (10, 20, &[1u8, 2, 3][..])
-        );
     }
 }

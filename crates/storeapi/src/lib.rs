@@ -6,12 +6,14 @@
 //! - [`convert`]: the mapping between wire and model types;
 //! - [`server`]: any `Queryable` served as a StoreAPI endpoint;
 //! - [`client`]: a StoreAPI endpoint (Argus or Thanos) as a `Queryable`;
-//! - [`status`]: storage errors to gRPC statuses and back.
+//! - [`status`]: storage errors to gRPC statuses and back;
+//! - [`wire`]: the `Series` message, encoded and decoded by hand.
 
 pub mod client;
 pub mod convert;
 pub mod server;
 pub mod status;
+pub mod wire;
 
 /// Package `thanos`: `Store`, series, chunks, matchers, labels.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -31,8 +33,8 @@ mod tests {
 
     use super::thanos::info::{InfoResponse, StoreInfo};
     use super::thanos::{
-        AggrChunk, Chunk, Label, LabelMatcher, Series, SeriesRequest, SeriesResponse, ZLabelSet,
-        chunk, label_matcher, series_response,
+        Label, LabelMatcher, SeriesRequest, SeriesResponse, ZLabelSet, chunk, label_matcher,
+        series_response,
     };
 
     /// The tag byte of a field: its number and wire type.
@@ -66,22 +68,14 @@ mod tests {
 
     #[test]
     fn series_responses_carry_series_or_warnings() {
-        let series = Series {
-            labels: vec![Label {
-                name: "__name__".into(),
-                value: "up".into(),
+        let series = crate::wire::Series::new(argus_model::storage::StorageSeries {
+            labels: argus_model::labels::Labels::from_pairs(&[("__name__", "up")]),
+            chunks: vec![argus_model::storage::ChunkData {
+                min_t: 0,
+                max_t: 15_000,
+                bytes: vec![0u8, 1, 2].into(),
             }],
-            chunks: vec![AggrChunk {
-                min_time: 0,
-                max_time: 15_000,
-                raw: Some(Chunk {
-                    r#type: chunk::Encoding::Xor as i32,
-                    data: vec![0, 1, 2],
-                    hash: 0,
-                }),
-                ..AggrChunk::default()
-            }],
-        };
+        });
         for result in [
             series_response::Result::Series(series),
             series_response::Result::Warning("store b unavailable".into()),

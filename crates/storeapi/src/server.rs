@@ -14,22 +14,23 @@ use std::time::Instant;
 
 use argus_model::cancel::CancelToken;
 use argus_model::labels::Labels;
-use argus_model::storage::relabel::{DropLabels, RelabeledSource};
 use argus_model::storage::{
     Grouping, LabelRequest, Queryable, ReadContext, ReadLimits, SelectHints, SelectRequest,
-    SeriesSource, SeriesStream, StorageError,
+    SeriesSource, StorageError,
 };
 use tokio::sync::mpsc;
+
+use crate::wire::Series;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{chunk_to_wire, labels_to_wire, matcher_from_wire};
+use crate::convert::{labels_to_wire, matcher_from_wire};
 use crate::status::{parse_grpc_timeout, status_from_convert, status_from_storage};
 use crate::thanos::info::info_server::{Info, InfoServer};
 use crate::thanos::info::{InfoRequest, InfoResponse, StoreInfo};
 use crate::thanos::store_server::{Store, StoreServer};
 use crate::thanos::{
-    LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, Series,
-    SeriesRequest, SeriesResponse, ZLabelSet, series_response,
+    LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, SeriesRequest,
+    SeriesResponse, ZLabelSet, series_response,
 };
 
 /// The component types Thanos's `Info` knows (`component.go`).
@@ -265,7 +266,7 @@ type Batch = Vec<Result<SeriesResponse, Status>>;
 
 /// Series per batch, and chunk bytes: enough to make the hops cheap, few
 /// enough to keep the memory in flight small.
-const BATCH: usize = 64;
+const BATCH: usize = 512;
 const BATCH_BYTES: usize = 256 << 10;
 
 impl futures::Stream for SeriesResponses {
@@ -295,21 +296,12 @@ fn send_series(
     tx: &mpsc::Sender<Batch>,
 ) {
     let send = |batch: Batch| tx.blocking_send(batch).is_ok();
-    let stream = match storage.select(req, ctx) {
+    let mut source = match storage.select_without(req, ctx, &without) {
         Ok(s) => s,
         Err(e) => {
             send(vec![Err(status_from_storage(&e))]);
             return;
         }
-    };
-    let mut source: Box<dyn SeriesSource + '_> = if without.is_empty() {
-        Box::new(stream)
-    } else {
-        Box::new(SeriesStream::new(
-            RelabeledSource::new(stream, DropLabels::new(without), None),
-            req,
-            ctx,
-        ))
     };
     let mut n = 0usize;
     let mut batch: Batch = Vec::with_capacity(BATCH);
@@ -320,10 +312,7 @@ fn send_series(
                 n += 1;
                 batch_bytes += s.chunks.iter().map(|c| c.bytes.len()).sum::<usize>();
                 batch.push(Ok(SeriesResponse {
-                    result: Some(series_response::Result::Series(Series {
-                        labels: labels_to_wire(&s.labels),
-                        chunks: s.chunks.iter().map(chunk_to_wire).collect(),
-                    })),
+                    result: Some(series_response::Result::Series(Series::new(s))),
                 }));
                 if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES {
                     batch_bytes = 0;

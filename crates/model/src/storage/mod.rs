@@ -23,7 +23,7 @@ pub mod stream;
 
 pub use read::{
     Grouping, LabelRequest, Queryable, QueryableExt, ReadContext, ReadLimits, ReadWarnings,
-    SelectHints, SelectRequest,
+    SelectHints, SelectRequest, drop_labels_sorted,
 };
 pub use stream::{
     IterSource, MergeSeries, OnEqualLabels, ReadStats, SeriesSource, SeriesStream, VecSource,

@@ -7,7 +7,8 @@ use crate::cancel::CancelToken;
 use crate::error::ErrorKind;
 use crate::matcher::Matcher;
 use crate::storage::StorageError;
-use crate::storage::stream::SeriesStream;
+use crate::storage::relabel::{DropLabels, RelabeledSource};
+use crate::storage::stream::{OnEqualLabels, SeriesStream};
 
 /// How the series of a select will be used, in the shape of Thanos's
 /// `QueryHints` and Prometheus's `SelectHints`. A storage may use hints to
@@ -215,6 +216,30 @@ pub trait Queryable: Send + Sync {
         ctx: &ReadContext,
     ) -> Result<SeriesStream<'_>, StorageError>;
 
+    /// [`select`](Queryable::select) with the labels `names` left out of
+    /// every series (Thanos's `without_replica_labels`): still sorted,
+    /// series made equal by it joined (their chunks may then overlap).
+    /// This default asks the label index which of `names` occur at all and
+    /// only then relabels, which holds the whole selection to sort it;
+    /// storages that attach labels of their own (external labels) leave
+    /// those out without re-sorting.
+    fn select_without(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+        names: &[String],
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        let probe = LabelRequest::new(Vec::new(), req.mint, req.maxt).with_limit(1);
+        let mut present = Vec::new();
+        for name in names {
+            if !self.label_values(name, &probe, ctx)?.is_empty() {
+                present.push(name.clone());
+            }
+        }
+        let stream = self.select(req, ctx)?;
+        Ok(drop_labels_sorted(stream, present, req, ctx))
+    }
+
     /// Sorted, distinct label names.
     fn label_names(
         &self,
@@ -229,6 +254,26 @@ pub trait Queryable: Send + Sync {
         req: &LabelRequest,
         ctx: &ReadContext,
     ) -> Result<Vec<String>, StorageError>;
+}
+
+/// `stream` with the labels `names` removed from its series, re-sorted
+/// (held whole) and with series made equal joined; `stream` itself when
+/// `names` is empty.
+pub fn drop_labels_sorted<'a>(
+    stream: SeriesStream<'a>,
+    names: Vec<String>,
+    req: &SelectRequest,
+    ctx: &ReadContext,
+) -> SeriesStream<'a> {
+    if names.is_empty() {
+        return stream;
+    }
+    let relabeled = RelabeledSource::new(
+        stream,
+        DropLabels::new(names),
+        Some(OnEqualLabels::ConcatChunks),
+    );
+    SeriesStream::new(relabeled, req, ctx)
 }
 
 /// Conveniences over [`Queryable`] for tools and tests.
@@ -279,6 +324,15 @@ impl<Q: Queryable + ?Sized> Queryable for std::sync::Arc<Q> {
         ctx: &ReadContext,
     ) -> Result<SeriesStream<'_>, StorageError> {
         (**self).select(req, ctx)
+    }
+
+    fn select_without(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+        names: &[String],
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        (**self).select_without(req, ctx, names)
     }
 
     fn label_names(

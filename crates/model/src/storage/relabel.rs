@@ -95,14 +95,7 @@ impl LabelChange for DropLabels {
     }
 
     fn apply(&self, labels: &Labels) -> Labels {
-        if !self.names.iter().any(|n| labels.get(n).is_some()) {
-            return labels.clone();
-        }
-        let mut b = labels.builder();
-        for n in &self.names {
-            b.del(n);
-        }
-        b.build()
+        without_names(labels, &self.names)
     }
 }
 
@@ -279,6 +272,18 @@ pub struct WithExternalLabels<Q> {
     labels: Labels,
 }
 
+/// `labels` without the labels named in `names`.
+pub fn without_names(labels: &Labels, names: &[String]) -> Labels {
+    if !names.iter().any(|n| labels.get(n).is_some()) {
+        return labels.clone();
+    }
+    let mut b = labels.builder();
+    for n in names {
+        b.del(n);
+    }
+    b.build()
+}
+
 impl<Q: Queryable> WithExternalLabels<Q> {
     pub fn new(inner: Q, labels: Labels) -> WithExternalLabels<Q> {
         WithExternalLabels { inner, labels }
@@ -330,6 +335,37 @@ impl<Q: Queryable> Queryable for WithExternalLabels<Q> {
             SetLabels(self.labels.clone()),
             Some(OnEqualLabels::ConcatChunks),
         );
+        Ok(SeriesStream::new(relabeled, req, ctx))
+    }
+
+    /// External labels among `names` are not attached (a label constant
+    /// over the stream leaves it sorted when removed); the inner storage
+    /// leaves out the rest of `names` its own way.
+    fn select_without(
+        &self,
+        req: &SelectRequest,
+        ctx: &ReadContext,
+        names: &[String],
+    ) -> Result<SeriesStream<'_>, StorageError> {
+        ctx.check()?;
+        if names.is_empty() {
+            return self.select(req, ctx);
+        }
+        // Matchers still see the labels left out.
+        let Some(matchers) = self.split(&req.matchers) else {
+            return Ok(SeriesStream::empty());
+        };
+        let inner_req = SelectRequest {
+            matchers,
+            ..req.clone()
+        };
+        let stream = self.inner.select_without(&inner_req, ctx, names)?;
+        let kept = without_names(&self.labels, names);
+        if kept.is_empty() {
+            return Ok(stream);
+        }
+        let relabeled =
+            RelabeledSource::new(stream, SetLabels(kept), Some(OnEqualLabels::ConcatChunks));
         Ok(SeriesStream::new(relabeled, req, ctx))
     }
 

@@ -228,10 +228,10 @@ impl<'a> MergeSeries<'a> {
         }
         Ok(())
     }
-}
 
-impl SeriesSource for MergeSeries<'_> {
-    fn next_series(&mut self) -> Result<Option<StorageSeries>, StorageError> {
+    /// The next label set's series from every source holding it, in source
+    /// order, not joined (replicas to deduplicate); `on_equal` is not used.
+    pub fn next_group(&mut self) -> Result<Option<Vec<StorageSeries>>, StorageError> {
         if !self.primed {
             self.primed = true;
             for i in 0..self.sources.len() {
@@ -241,31 +241,48 @@ impl SeriesSource for MergeSeries<'_> {
         let Some(Reverse(first)) = self.heap.pop() else {
             return Ok(None);
         };
-        let mut out = first.series;
         let mut used = vec![first.source];
-        let mut unsorted = false;
+        let mut group = vec![first.series];
         while let Some(Reverse(next)) = self.heap.peek() {
-            if next.series.labels != out.labels {
+            if next.series.labels != group[0].labels {
                 break;
             }
             let Some(Reverse(next)) = self.heap.pop() else {
                 break;
             };
-            if self.on_equal == OnEqualLabels::ConcatChunks {
-                unsorted |= match (out.chunks.last(), next.series.chunks.first()) {
-                    (Some(a), Some(b)) => b.min_t < a.min_t,
-                    _ => false,
-                };
-                out.chunks.extend(next.series.chunks);
-            }
             used.push(next.source);
+            group.push(next.series);
+        }
+        for source in used {
+            self.advance(source)?;
+        }
+        Ok(Some(group))
+    }
+}
+
+impl SeriesSource for MergeSeries<'_> {
+    fn next_series(&mut self) -> Result<Option<StorageSeries>, StorageError> {
+        let Some(group) = self.next_group()? else {
+            return Ok(None);
+        };
+        let mut group = group.into_iter();
+        let Some(mut out) = group.next() else {
+            return Ok(None);
+        };
+        if self.on_equal == OnEqualLabels::KeepFirst {
+            return Ok(Some(out));
+        }
+        let mut unsorted = false;
+        for next in group {
+            unsorted |= match (out.chunks.last(), next.chunks.first()) {
+                (Some(a), Some(b)) => b.min_t < a.min_t,
+                _ => false,
+            };
+            out.chunks.extend(next.chunks);
         }
         if unsorted {
             // Stable: for equal start times the earlier source stays first.
             out.chunks.sort_by_key(|c| c.min_t);
-        }
-        for source in used {
-            self.advance(source)?;
         }
         Ok(Some(out))
     }
