@@ -34,7 +34,8 @@
 //! the querier over one replica, and over three with `dedup=false`; the
 //! latter fails `group_left` with HTTP 422, three copies of each info
 //! series being duplicates, and that shows as ERR), `BENCH_WORK_DIR` (keep
-//! the data, blocks and logs there instead of a temporary directory).
+//! the data, blocks and logs in its `cluster-bench` directory, emptied at
+//! the start, instead of a temporary directory).
 //! Run: `benches/run-cluster.sh`. Every wait is bounded; everything listens
 //! on 127.0.0.1 and is killed on exit.
 
@@ -592,10 +593,13 @@ fn main() -> ExitCode {
     let load_before = load();
     // BENCH_WORK_DIR keeps the data, blocks and logs (for profiling a role
     // by hand afterwards); by default they go to a temporary directory.
-    let kept = std::env::var_os("BENCH_WORK_DIR").map(PathBuf::from);
+    // Its `cluster-bench` directory is emptied first: blocks and buckets
+    // of an earlier run would add to this run's data.
+    let kept = std::env::var_os("BENCH_WORK_DIR").map(|d| PathBuf::from(d).join("cluster-bench"));
     let work = tempfile::tempdir().expect("tempdir");
     let w = match &kept {
         Some(dir) => {
+            let _ = std::fs::remove_dir_all(dir);
             std::fs::create_dir_all(dir).expect("BENCH_WORK_DIR");
             dir.as_path()
         }
